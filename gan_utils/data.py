@@ -1,0 +1,147 @@
+"""Loading MNIST and feeding it to a GAN (taught in 02_dense_gan).
+
+``load_mnist`` looks for the data in this order:
+
+1. the ``path`` argument,
+2. the environment variable ``MNIST_PATH`` (for offline classrooms and CI),
+3. ``keras.datasets.mnist.load_data()`` (downloads once, then uses Keras's cache).
+
+A file is read with ``numpy.load(..., allow_pickle=False)``, so a file holding
+pickled Python objects is refused instead of executed.
+"""
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+MNIST_PATH_VAR = "MNIST_PATH"
+KEYS = ("x_train", "y_train", "x_test", "y_test")
+_FIX = (
+    "Download mnist.npz (for example with keras.datasets.mnist.load_data() on a machine with internet; "
+    "Keras keeps it at ~/.keras/datasets/mnist.npz) and pass load_mnist(path=...) or set "
+    f"{MNIST_PATH_VAR}=/path/to/mnist.npz."
+)
+
+
+class MnistDataError(ValueError):
+    """The MNIST file is missing, unreadable or not the MNIST layout."""
+
+
+def _check(arrays, source):
+    x_tr, y_tr, x_te, y_te = (arrays[k] for k in KEYS)
+    for name, x in (("x_train", x_tr), ("x_test", x_te)):
+        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
+            raise MnistDataError(
+                f"{source}: {name} has dtype {x.dtype} and shape {x.shape}; MNIST images must be uint8 of "
+                f"shape (N, 28, 28). The file is not MNIST in Keras's layout. {_FIX}"
+            )
+    for name, y, x in (("y_train", y_tr, x_tr), ("y_test", y_te, x_te)):
+        if not np.issubdtype(y.dtype, np.integer) or y.shape != (len(x),):
+            raise MnistDataError(
+                f"{source}: {name} has dtype {y.dtype} and shape {y.shape}; labels must be integers of shape "
+                f"({len(x)},), one per image. {_FIX}"
+            )
+        if y.size and (y.min() < 0 or y.max() > 9):
+            raise MnistDataError(
+                f"{source}: {name} holds labels from {y.min()} to {y.max()}; MNIST labels are 0-9. {_FIX}"
+            )
+    return x_tr, y_tr.astype(np.uint8), x_te, y_te.astype(np.uint8)
+
+
+def read_mnist_npz(path):
+    """Read and check an ``mnist.npz`` file; never unpickles (02)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise MnistDataError(f"MNIST file not found: {path}. {_FIX}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in KEYS if k not in f.files]
+            if missing:
+                raise MnistDataError(
+                    f"{path}: missing arrays {missing} (found {sorted(f.files)}); an MNIST file holds "
+                    f"{list(KEYS)}. {_FIX}"
+                )
+            arrays = {k: f[k] for k in KEYS}
+    except MnistDataError:
+        raise
+    except ValueError as e:
+        if "allow_pickle" in str(e) or "pickle" in str(e).lower():
+            raise MnistDataError(
+                f"{path}: the file holds pickled Python objects, which are refused for safety "
+                f"(they could run code). An MNIST file holds plain uint8 arrays. {_FIX}"
+            ) from None
+        raise MnistDataError(f"{path}: not a readable .npz file ({e}). {_FIX}") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise MnistDataError(f"{path}: not a readable .npz file, perhaps truncated or corrupt ({e}). {_FIX}") from None
+    return _check(arrays, str(path))
+
+
+def load_mnist(path=None):
+    """Return ``(x_train, y_train, x_test, y_test)`` as uint8 arrays (02).
+
+    Order: ``path``, then ``$MNIST_PATH``, then ``keras.datasets.mnist.load_data()``.
+    """
+    path = path or os.environ.get(MNIST_PATH_VAR)
+    if path:
+        return read_mnist_npz(path)
+    import keras
+
+    try:
+        (x_tr, y_tr), (x_te, y_te) = keras.datasets.mnist.load_data()
+    except Exception as e:
+        raise MnistDataError(
+            f"Keras could not download MNIST ({type(e).__name__}: {e}). Offline? {_FIX}"
+        ) from None
+    return _check(dict(x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te), "keras.datasets.mnist")
+
+
+def to_unit_range(images):
+    """uint8 digits (N, 28, 28) -> float32 in [-1, 1] of shape (N, 28, 28, 1) (02)."""
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[..., None]
+    return x / 127.5 - 1.0
+
+
+def to_uint8(images):
+    """Generator output in [-1, 1] -> uint8 digits (N, 28, 28) (03)."""
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim == 4:
+        x = x[..., 0]
+    return np.clip(np.rint((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def training_batches(images, labels=None, batch_size=128, seed=0, epochs=1, start_epoch=0, num_classes=10):
+    """A tf.data pipeline of shuffled batches for epochs ``start_epoch..epochs-1`` (02).
+
+    Each epoch's order depends only on ``(seed, epoch)``, so a resumed run sees
+    exactly the batches an uninterrupted one would. Images stay uint8 in memory
+    and are scaled to [-1, 1] per batch; labels (if given) become one-hot.
+    Yields ``images`` or ``(images, one_hot_labels)``; the last partial batch of
+    each epoch is dropped. Returns ``(dataset, steps_per_epoch)``.
+    """
+    import tensorflow as tf
+
+    n = len(images)
+    steps = n // batch_size
+    if steps < 1:
+        raise ValueError(f"batch_size={batch_size} is larger than the {n} training images.")
+    x = tf.constant(np.asarray(images, dtype=np.uint8))
+    y = None if labels is None else tf.constant(np.asarray(labels, dtype=np.int32))
+
+    def epoch_batches(epoch):
+        perm = tf.random.experimental.stateless_shuffle(
+            tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
+        return tf.data.Dataset.from_tensor_slices(tf.reshape(perm[: steps * batch_size], (steps, batch_size)))
+
+    def gather(idx):
+        xb = tf.cast(tf.gather(x, idx), tf.float32)[..., None] / 127.5 - 1.0
+        if y is None:
+            return xb
+        return xb, tf.one_hot(tf.gather(y, idx), num_classes)
+
+    ds = tf.data.Dataset.range(start_epoch, epochs).flat_map(epoch_batches)
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return ds, steps
