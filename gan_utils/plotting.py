@@ -4,6 +4,7 @@
 names (by default ``figures/<notebook>/``), works headless, and refuses a bare
 file name so nothing lands in the current directory by accident.
 """
+import re
 from pathlib import Path
 
 import numpy as np
@@ -60,4 +61,105 @@ def image_grid(images, nrows=None, ncols=None, ax=None, row_labels=None, col_lab
         s.set_visible(False)
     if title:
         ax.set_title(title)
+    return ax
+
+
+def _layer_rows(model):
+    rows = []
+    for layer in model.layers:
+        shape = layer.output.shape if hasattr(layer, "output") else None
+        shape = "x".join("?" if s is None else str(s) for s in shape[1:]) if shape is not None else ""
+        kind = type(layer).__name__
+        detail = ""
+        cfg = layer.get_config()
+        if kind == "Dense":
+            detail = f"{cfg['units']} unit" + ("s" if cfg["units"] > 1 else "") + (f", {cfg['activation']}" if cfg.get("activation") not in (None, "linear") else "")
+        elif kind in ("Conv2D", "Conv2DTranspose"):
+            detail = f"{cfg['filters']} filters {cfg['kernel_size'][0]}x{cfg['kernel_size'][1]}, stride {cfg['strides'][0]}"
+            if cfg.get("activation") not in (None, "linear"):
+                detail += f", {cfg['activation']}"
+        elif kind == "LeakyReLU":
+            detail = f"slope {cfg.get('negative_slope', cfg.get('alpha'))}"
+        elif kind == "Dropout":
+            detail = f"rate {cfg['rate']}"
+        elif kind == "InputLayer":
+            kind = f"Input '{layer.name}'"
+        default_name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(layer).__name__).lower()
+        if not kind.startswith("Input") and re.sub(r"_\d+$", "", layer.name) != default_name:
+            kind += f" '{layer.name}'"
+        params = layer.count_params()
+        rows.append((kind, detail, shape, params))
+    return rows
+
+
+def plot_architecture(models, titles=None, fig_width=5.0):
+    """Draw Keras models as columns of boxes: layer, settings, output shape, parameters (02, 03).
+
+    Drawn from the models themselves, so the figure cannot disagree with the code.
+    Returns the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    tables = [_layer_rows(m) for m in models]
+    n_rows = max(len(t) for t in tables)
+    fig, axes = plt.subplots(1, len(models), figsize=(fig_width * len(models), 0.55 * n_rows + 1.2), squeeze=False)
+    for ax, model, rows, title in zip(axes[0], models, tables, titles or [m.name for m in models]):
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-n_rows - 0.3, 0.8)
+        ax.axis("off")
+        ax.set_title(f"{title}\n{model.count_params():,} parameters", fontsize=11)
+        for i, (kind, detail, shape, params) in enumerate(rows):
+            y = -i
+            color = "#dbe9f6" if kind.startswith("Input") else ("#fde2c8" if kind in ("Dense", "Conv2D", "Conv2DTranspose") else "#eeeeee")
+            ax.add_patch(FancyBboxPatch((0.03, y - 0.36), 0.94, 0.72, boxstyle="round,pad=0.01", fc=color, ec="#555555", lw=0.8))
+            label = kind + (f" ({detail})" if detail else "")
+            ax.text(0.06, y, label, va="center", ha="left", fontsize=8.5)
+            ax.text(0.94, y, f"{shape}" + (f"  [{params:,}]" if params else ""), va="center", ha="right", fontsize=8, color="#333333")
+            if i:
+                ax.annotate("", xy=(0.5, y + 0.36), xytext=(0.5, y + 0.64), arrowprops=dict(arrowstyle="->", lw=0.7))
+    fig.tight_layout()
+    return fig
+
+
+def smooth(values, window=50):
+    """Moving average that ignores NaN, same length as ``values`` (02, 04)."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(v)
+    k = np.ones(max(1, int(window)))
+    num = np.convolve(np.where(ok, v, 0.0), k, mode="same")
+    den = np.convolve(ok.astype(np.float64), k, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / den
+
+
+def plot_d_confidence(history, ax_fake, ax_real, label=None, window=5, color=None):
+    """Report Figure 2: mean D on generated (validation) and real images against iteration (02, 04).
+
+    ``history``: list of per-iteration dicts with ``iteration``, ``val_d_fake``
+    and ``val_d_real``. Raw validation points, a smoothed line and the 1/2 line.
+    """
+    it = np.array([r["iteration"] for r in history if r.get("val_d_fake") is not None], dtype=np.float64)
+    for ax, key, what in ((ax_fake, "val_d_fake", "generated"), (ax_real, "val_d_real", "real")):
+        v = np.array([r[key] for r in history if r.get(key) is not None], dtype=np.float64)
+        pts = ax.plot(it, v, ".", ms=3, alpha=0.35, color=color)
+        ax.plot(it, smooth(v, window), "-", lw=1.8, color=pts[0].get_color(), label=label)
+        ax.axhline(0.5, color="k", ls="--", lw=0.8)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(f"mean D(x) on {what} images")
+        ax.set_title(f"D's confidence that {what} images are real")
+    return ax_fake, ax_real
+
+
+def plot_losses(history, ax, window=50, label_prefix=""):
+    """Raw per-iteration D and G losses with a moving average (02, 03)."""
+    it = np.array([r["iteration"] for r in history], dtype=np.float64)
+    for key, name in (("d_loss", "D loss"), ("g_loss", "G loss")):
+        v = np.array([r[key] for r in history], dtype=np.float64)
+        pts = ax.plot(it, v, ",", alpha=0.25)
+        ax.plot(it, smooth(v, window), "-", color=pts[0].get_color(), label=label_prefix + name)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.legend()
     return ax

@@ -136,6 +136,8 @@ class GAN(keras.Model):
             real, labels = data[0], data[1]
         else:
             real, labels = (data[0] if isinstance(data, (tuple, list)) else data), None
+        real = ops.convert_to_tensor(real)
+        labels = None if labels is None else ops.convert_to_tensor(labels)
         batch = ops.shape(real)[0]
 
         # 1. Discriminator: real images towards 1 (or 1 - label_smoothing), generated towards 0.
