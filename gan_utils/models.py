@@ -55,12 +55,14 @@ def dense_discriminator(hidden=(300, 150), d_output="two_node", style="report", 
     return model
 
 
-def conditional_generator(latent_dim=LATENT_DIM, num_classes=NUM_CLASSES, width=64):
+def conditional_generator(latent_dim=LATENT_DIM, num_classes=NUM_CLASSES, width=64, label_planes=True):
     """Conditional DCGAN generator: [z, one-hot label] -> 7x7 -> 14x14 -> 28x28 (03).
 
     The label is concatenated to z, projected (no hidden fully connected layer)
     to a 7x7 map, then two fractional-strided convolutions upsample it;
-    batch normalization and ReLU in between, tanh at the output.
+    batch normalization and ReLU in between, tanh at the output. With
+    ``label_planes`` the label is also stacked onto the 7x7 features as ten
+    constant planes, so the convolutions see it directly.
     """
     z = keras.Input((latent_dim,), name="z")
     label = keras.Input((num_classes,), name="label_one_hot")
@@ -69,6 +71,9 @@ def conditional_generator(latent_dim=LATENT_DIM, num_classes=NUM_CLASSES, width=
     x = layers.Reshape((7, 7, 2 * width))(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
+    if label_planes:  # the label again, as ten constant 7x7 planes beside the features
+        planes = layers.UpSampling2D(size=(7, 7), name="label_planes_7x7")(layers.Reshape((1, 1, num_classes))(label))
+        x = layers.Concatenate(name="features_and_label")([x, planes])
     x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(x)
     assert tuple(x.shape[1:]) == (14, 14, width), x.shape
     x = layers.BatchNormalization()(x)
@@ -79,13 +84,16 @@ def conditional_generator(latent_dim=LATENT_DIM, num_classes=NUM_CLASSES, width=
     return model
 
 
-def conditional_discriminator(num_classes=NUM_CLASSES, width=64, d_output="logit"):
+def conditional_discriminator(num_classes=NUM_CLASSES, width=64, d_output="logit", projection=True):
     """Conditional DCGAN discriminator: image + label planes -> strided convs -> logits (03).
 
     The one-hot label is broadcast to ten constant 28x28 planes stacked onto
     the image, so every filter of the first layer sees which digit was asked
     for. Strided convolutions, LeakyReLU(0.2), batch normalization after the
     first layer (Radford et al.), and no hidden fully connected layer.
+    With ``projection`` the label also enters at the end: the logit gains the
+    inner product of the features with a learned embedding of the label, so
+    "real, but not this digit" is cheap for D to express.
     """
     img = keras.Input(IMAGE_SHAPE, name="image")
     label = keras.Input((num_classes,), name="label_one_hot")
@@ -99,6 +107,9 @@ def conditional_discriminator(num_classes=NUM_CLASSES, width=64, d_output="logit
     x = layers.BatchNormalization()(x)
     x = layers.LeakyReLU(0.2)(x)
     assert tuple(x.shape[1:]) == (7, 7, 2 * width), x.shape
-    x = layers.Flatten()(x)
-    model = keras.Model([img, label], _head(x, d_output), name="conditional_discriminator")
-    return model
+    h = layers.Flatten(name="features")(x)
+    out = _head(h, d_output)
+    if projection:  # Miyato & Koyama's projection: logit += <embedding(label), features>
+        embedded = layers.Dense(h.shape[-1], use_bias=False, name="label_embedding")(label)
+        out = layers.Add(name="logit_plus_projection")([out, layers.Dot(axes=1, name="projection")([embedded, h])])
+    return keras.Model([img, label], out, name="conditional_discriminator")

@@ -82,3 +82,11 @@ def writable_dir(name, path):
             f"({e.strerror or e}); pass another folder, for example -p {name} /tmp/gan_runs."
         ) from None
     return p.resolve()
+
+
+def float_list(name, value):
+    """Check a non-empty list of real numbers; returns it as floats (04)."""
+    if not isinstance(value, (list, tuple)) or not value or not all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value):
+        _fail(name, value, "a non-empty list of numbers, for example [0.0002, 0.001]")
+    return [float(v) for v in value]

@@ -125,8 +125,10 @@ def plot_architecture(models, titles=None, fig_width=5.0):
 def smooth(values, window=50):
     """Moving average that ignores NaN, same length as ``values`` (02, 04)."""
     v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return v
     ok = np.isfinite(v)
-    k = np.ones(max(1, int(window)))
+    k = np.ones(max(1, min(int(window), len(v))))
     num = np.convolve(np.where(ok, v, 0.0), k, mode="same")
     den = np.convolve(ok.astype(np.float64), k, mode="same")
     with np.errstate(invalid="ignore", divide="ignore"):

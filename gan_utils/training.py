@@ -30,7 +30,7 @@ import tensorflow as tf
 from keras import ops
 
 from . import data as gdata
-from .repro import atomic_write_text
+from .repro import atomic_write_text, write_run_info
 
 G_LOSSES = ("nonsaturating", "saturating")
 HISTORY_COLUMNS = ("iteration", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "val_d_real", "val_d_fake")
@@ -498,16 +498,19 @@ def _prepare_dir(run_dir, resume):
 
 def train_gan(gan, images, labels=None, *, run_dir, epochs, batch_size=128, seed=0, resume=False,
               val_real=None, val_every=50, n_val=1000, snapshot_epochs=(0,), snapshot_noise=None,
-              snapshot_labels=None, settings=None, extra_callbacks=(), log_every=1, checkpoint_every=1):
+              snapshot_labels=None, settings=None, extra_callbacks=(), log_every=1, checkpoint_every=1, notebook=""):
     """Train ``gan`` on uint8 ``images`` (and ``labels``) and save everything in ``run_dir`` (02).
 
     ``val_real``: held-out uint8 real images for the validation step (the first
     ``n_val`` are used). ``settings``: the parameters a checkpoint must match
-    to be resumed. Returns a ``Run``. Raises ``TrainingDiverged`` (after
+    to be resumed; they are recorded with the seed and library versions in
+    ``run_dir/run_info.json``. Returns a ``Run``. Raises ``TrainingDiverged`` (after
     saving the history) if a loss becomes NaN or explodes.
     """
     run_dir = _prepare_dir(run_dir, resume)
     fp = fingerprint(settings or {})
+    write_run_info(run_dir, params=dict(settings or {}, EPOCHS=epochs), seed=seed, notebook=notebook,
+                   extra={"fingerprint": fp})
     run = Run(run_dir, epochs, fp)
     start_epoch = 0
     ckpt = run_dir / "checkpoint.npz"
@@ -571,3 +574,17 @@ def train_gan(gan, images, labels=None, *, run_dir, epochs, batch_size=128, seed
     run.save_records()
     gan.sampling_generator.save(run_dir / "generator.keras")
     return run
+
+
+def save_metrics(run_dir, scores, run=None):
+    """Write the final scores (and timing) of a run to ``run_dir/metrics.json`` (02, 03).
+
+    The runner's summary and notebook 04 read it; lists such as digit shares are kept.
+    """
+    out = {k: v for k, v in scores.items() if isinstance(v, (int, float, list, dict))}
+    if run is not None and run.epoch_log:
+        out["epochs"] = int(run.epoch_log[-1]["epoch"])
+        out["train_seconds"] = float(run.train_seconds)
+        out["seconds_per_epoch"] = float(np.median([r["seconds"] for r in run.epoch_log]))
+    atomic_write_text(Path(run_dir) / "metrics.json", json.dumps(out, indent=1, default=float))
+    return out

@@ -1,0 +1,134 @@
+"""The notebooks as files, the papermill contract, and smoke runs of every notebook.
+
+The default-parameter runs happen under nbval (``pytest --nbval-lax notebooks``,
+configured in pytest.ini); here each notebook also runs through papermill with the
+``smoke`` preset into temporary folders, and must write the figures it declares
+there and nothing anywhere else.
+"""
+import ast
+import json
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from gan_utils import paths, run
+
+NOTEBOOKS = sorted((paths.PROJECT_ROOT / "notebooks").glob("*.ipynb"))
+SHARED = ("EPOCHS", "BATCH_SIZE", "SEED", "LEARNING_RATE", "BETA_1", "RUN_DIR", "FIG_DIR")
+
+
+def _nb(path):
+    return nbformat.read(path, as_version=4)
+
+
+def _parameters_cell(nb):
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    return tagged
+
+
+def test_the_series_is_complete():
+    assert [p.stem for p in NOTEBOOKS] == list(run.NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_clean(path):
+    nb = _nb(path)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    with_outputs = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not with_outputs, f"{path.name}: cells {with_outputs} have outputs; strip them (nbstripout)"
+    tagged = _parameters_cell(nb)
+    assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
+    # the parameters cell holds plain literals only, one assignment per line
+    for node in ast.parse(tagged[0].source).body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, ast.dump(node)
+        ast.literal_eval(node.value)
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != "code":
+            continue
+        for line in c.source.splitlines():
+            assert not re.match(r"\s*[!%]", line), f"{path.name} cell {i}: shell magic {line!r}"
+        assert "input(" not in c.source, f"{path.name} cell {i}: input() blocks headless runs"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    assert "Exercises" in nb.cells[-1].source or "Exercises" in nb.cells[-2].source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_shared_parameter_names(path):
+    names = set(run.notebook_parameters(path.stem))
+    assert {"SEED", "FIG_DIR"} <= names
+    if "EPOCHS" in names:  # a training notebook has every shared knob
+        assert set(SHARED) <= names, set(SHARED) - names
+
+
+def test_every_preset_names_only_real_parameters():
+    for preset in run.PRESETS:
+        run.plan(preset, list(run.NOTEBOOKS))
+
+
+def test_contract_rejects_a_misspelled_parameter(monkeypatch):
+    planted = dict(run.PRESETS["smoke"])
+    planted["02_dense_gan"] = dict(planted["02_dense_gan"], EPOCSH=1)
+    monkeypatch.setitem(run.PRESETS, "smoke", planted)
+    with pytest.raises(run.ContractError, match=r"EPOCSH.*valid names: .*EPOCHS"):
+        run.plan("smoke", list(run.NOTEBOOKS))
+    with pytest.raises(run.ContractError, match="LERNING_RATE"):
+        run.plan("classroom", ["02_dense_gan"], [("LERNING_RATE", 0.1)])
+    assert run.main(["--check", "-p", "EPOCSH", "3"]) == 2
+
+
+def test_overrides_reach_only_their_notebook():
+    p = run.plan("classroom", ["02_dense_gan", "03_conditional_dcgan"], [("03:EPOCHS", 2), ("SEED", 5)])
+    assert p["03_conditional_dcgan"] == {"EPOCHS": 2, "SEED": 5}
+    assert p["02_dense_gan"] == {"SEED": 5}
+    assert run.parse_value("[0, 5]") == [0, 5] and run.parse_value("two_node") == "two_node"
+
+
+def _declared_figures(path):
+    src = "\n".join(c.source for c in _nb(path).cells if c.cell_type == "code")
+    return set(re.findall(r"save_fig\(\s*\w+\s*,\s*\"([\w-]+)\"", src))
+
+
+def _files(root):
+    skip = {".git", "runs", "__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
+    out = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in skip]
+        out |= {(Path(dirpath) / f, (Path(dirpath) / f).stat().st_mtime_ns) for f in filenames}
+    return out
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_smoke_run_writes_its_figures_and_nothing_else(path, tmp_path, monkeypatch):
+    import papermill
+
+    name = path.stem
+    out_root, cwd = tmp_path / "out", tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.setenv(paths.OUTPUT_ROOT_VAR, str(out_root))
+    params = dict(run.PRESETS["smoke"].get(name, {}))
+    params["FIG_DIR"] = str(tmp_path / "figs")
+    if "RUN_DIR" in run.notebook_parameters(name):
+        params["RUN_DIR"] = str(tmp_path / "run")
+    before = _files(paths.PROJECT_ROOT)
+    papermill.execute_notebook(str(path), str(tmp_path / "executed.ipynb"), parameters=params,
+                               kernel_name="python3", cwd=str(cwd), progress_bar=False)
+    written = {p.stem for p in (tmp_path / "figs").glob("*.png")}
+    declared = _declared_figures(path)
+    assert declared, f"{name} declares no figures"
+    assert declared <= written, f"{name}: declared figures not written: {declared - written}"
+    assert written <= declared, f"{name}: undeclared figures: {written - declared}"
+    assert not any(cwd.iterdir()), f"{name} wrote into the working directory: {list(cwd.iterdir())}"
+    assert not out_root.exists() or not any(p.is_file() for p in out_root.rglob("*")), \
+        f"{name} wrote under the default output root although RUN_DIR and FIG_DIR were given"
+    assert _files(paths.PROJECT_ROOT) == before, f"{name} changed files in the project"
+    if "RUN_DIR" in params and name != "04_convergence_analysis":
+        run_dir = Path(params["RUN_DIR"])
+        info = json.loads((run_dir / "run_info.json").read_text())
+        assert info["seed"] == 0 and info["environment"]["keras"].startswith("3.")
+        assert (run_dir / "generator.keras").is_file() and (run_dir / "history.csv").is_file()
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert 0 <= metrics["min_share"] <= 1 and metrics["fid"] > 0
