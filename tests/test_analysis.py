@@ -1,0 +1,70 @@
+"""analysis: the rules notebook 04 applies to saved runs."""
+import math
+
+import pytest
+
+from gan_utils import analysis
+
+
+class FakeRun:
+    def __init__(self, history, quality):
+        self.history, self.quality = history, quality
+
+
+def _history(n=30, fake=0.4, real=0.6, loss=0.7, bad_at=None):
+    rows = []
+    for i in range(1, n + 1):
+        r = {"iteration": i, "d_loss": loss, "g_loss": loss, "val_d_fake": fake, "val_d_real": real}
+        if i == bad_at:
+            r["d_loss"] = math.nan
+        rows.append(r)
+    return rows
+
+
+def _quality(min_share=0.09, entropy=3.31, fid_ratio=3.0):
+    return [{"epoch": 1, "seconds": 10.0, "min_share": min_share, "entropy_bits": entropy, "fid_ratio": fid_ratio}]
+
+
+def test_healthy_run():
+    assert analysis.diagnose(FakeRun(_history(), _quality())).startswith("healthy")
+
+
+def test_divergence_is_named_with_its_iteration():
+    assert "DIVERGED at iteration 7" in analysis.diagnose(FakeRun(_history(bad_at=7), _quality()))
+
+
+def test_collapse_is_seen_in_the_digit_shares_not_the_losses():
+    verdict = analysis.diagnose(FakeRun(_history(), _quality(min_share=0.001, entropy=1.2)))
+    assert "MODE COLLAPSE" in verdict and "DIVERGED" not in verdict
+
+
+def test_discriminator_winning():
+    assert "D HAS WON" in analysis.diagnose(FakeRun(_history(fake=0.01), _quality()))
+
+
+def test_confidence_summary_and_oscillation():
+    h = _history(n=10)
+    for i, r in enumerate(h):
+        r["val_d_fake"] = 0.1 + 0.04 * i
+    s = analysis.confidence_summary(h, tail=0.2)
+    assert s["fake_start"] == pytest.approx(0.1) and s["fake_end"] == pytest.approx((0.42 + 0.46) / 2)
+    assert analysis.oscillation(_history()) == pytest.approx(0.0, abs=1e-12)
+    assert analysis.oscillation(h) > 0.0
+
+
+def test_convergence_ratio():
+    dcgan = [{"epoch": 1, "seconds": 40.0, "fid_ratio": 10.0}, {"epoch": 2, "seconds": 80.0, "fid_ratio": 5.0}]
+    dense = [{"epoch": e, "seconds": 2.0 * e, "fid_ratio": 100.0 / e} for e in range(1, 31)]
+    r = analysis.convergence_ratio(dense, dcgan)
+    assert r["dense_epoch"] == 10 and r["dense_seconds"] == 20.0 and r["seconds_ratio"] == pytest.approx(0.5)
+    never = analysis.convergence_ratio(dense[:5], dcgan)
+    assert never["dense_epoch"] is None and never["dense_best"] == pytest.approx(20.0)
+
+
+def test_sweep_table_names_the_best_and_the_most_oscillating():
+    calm, wild = FakeRun(_history(), _quality(fid_ratio=2.0)), FakeRun(_history(), _quality(fid_ratio=9.0))
+    for i, r in enumerate(wild.history):
+        r["val_d_fake"] = 0.9 if i % 2 else 0.1
+    t = analysis.sweep_table({"lr 0.0002": calm, "lr 0.001": wild})
+    assert t["best"] == "lr 0.0002" and t["most_oscillating"] == "lr 0.001"
+    assert "lr 0.001" in t["text"]
