@@ -1,0 +1,319 @@
+"""The evaluation classifier and the sample-quality metrics (gan_utils.evaluation).
+
+Needs MNIST: set MNIST_PATH=/path/to/mnist.npz (or have Keras's cached copy);
+otherwise these tests are skipped. The classifier trains once (about 40 s on
+2 CPU cores) and is cached in runs/cache (or $GAN_CACHE_DIR).
+"""
+import json
+import os
+import time
+import types
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from gan_utils import evaluation as ev  # noqa: E402
+
+
+def _mnist_file():
+    p = os.environ.get("MNIST_PATH") or str(Path("~/.keras/datasets/mnist.npz").expanduser())
+    return p if Path(p).is_file() else None
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    path = _mnist_file()
+    if path is None:
+        pytest.skip("MNIST not found: set MNIST_PATH=/path/to/mnist.npz to run the evaluation tests.")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MNIST_PATH", path)
+        from gan_utils.data import load_mnist
+
+        yield load_mnist()
+
+
+@pytest.fixture(scope="module")
+def held_out(mnist):
+    """2,000 training digits that are not among the 10,000 forming the real-data floor."""
+    x_tr, y_tr = mnist[:2]
+    order = np.random.default_rng(ev.REFERENCE_SEED).permutation(len(x_tr))[ev.N_REFERENCE:ev.N_REFERENCE + 2000]
+    return x_tr[order], y_tr[order].astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def ref(mnist):
+    return ev.reference_points()
+
+
+# ----------------------------------------------------------------------------- the classifier
+
+
+def test_classifier_reaches_99_percent_on_test_digits(mnist):
+    stats = ev.classifier_stats()
+    assert stats["test_accuracy"] >= 0.99, stats
+    assert stats["key"] == ev.classifier_key()
+    acc = np.mean(ev.predict_digits(mnist[2]) == mnist[3])  # recomputed, not just trusted from the file
+    assert acc >= 0.99
+    assert abs(acc - stats["test_accuracy"]) < 2e-3
+
+
+def test_features_accept_uint8_and_unit_range_floats(mnist):
+    from gan_utils.data import to_unit_range
+
+    x = mnist[2][:50]
+    f8, ff = ev.features(x), ev.features(to_unit_range(x))
+    assert f8.shape == (50, ev.CLASSIFIER_CONFIG["feature_dim"]) and f8.dtype == np.float64
+    np.testing.assert_allclose(f8, ff, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ev.EvaluationError, match=r"\[-1, 1\]"):
+        ev.features(x.astype(np.float32))  # 0-255 floats: the classic mistake
+    with pytest.raises(ev.EvaluationError, match="shape"):
+        ev.features(np.zeros((3, 32, 32), np.uint8))
+
+
+# ----------------------------------------------------------------------------- reference points
+
+
+def test_real_digits_sit_at_the_floor_and_noise_far_above(ref, held_out):
+    real, noise = ref["real_train"], ref["uniform_noise"]
+    assert real["n"] == noise["n"] == 10_000
+    assert real["fid_ratio"] == pytest.approx(1.0) and real["fid"] < 2.0
+    assert real["min_share"] > 0.08 and real["entropy_bits"] > 3.3 and real["accuracy"] > 0.99
+    assert real["precision"] > 0.7 and real["recall"] > 0.7
+    assert noise["fid_ratio"] > 20 and noise["fid"] > 50 * real["fid"]
+    assert noise["min_share"] < 0.05 and noise["entropy_bits"] < 1.0 and noise["accuracy"] < 0.2
+    assert noise["precision"] < 0.3 and noise["recall"] < 0.1
+    # Other real digits, never part of the floor, also score as real data.
+    s = ev.score(*held_out)
+    assert 0.6 < s["fid_ratio"] < 1.5, s
+    assert s["accuracy"] > 0.99 and s["min_share"] > 0.07
+    assert ev.fid_floor(2000) > ev.fid_floor(10_000)  # FID is biased upward for small samples
+
+
+def test_reference_points_are_cached_on_disk_and_reused(ref):
+    files = list(ev.paths.cache_dir().glob(f"evaluation_reference_{ev.classifier_key()}_*.json"))
+    assert files
+    ev._MEMO.pop(("reference", ev.classifier_key()))
+    assert ev.reference_points() == ref
+
+
+def test_metrics_table_shows_model_beside_references(ref, held_out):
+    table = ev.metrics_table({"my GAN": ev.score(*held_out)})
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["n", "FID", "FID/floor"]
+    assert [ln.split("  ")[0].strip() for ln in lines[2:5]] == ["my GAN", "real train digits (floor)",
+                                                                 "uniform noise (worst)"]
+    assert f"{ref['uniform_noise']['fid']:.2f}" in table
+
+
+# ----------------------------------------------------------------------------- FID
+
+
+def test_fid_of_identical_sets_is_zero_and_matches_closed_forms():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3000, 16)) * np.linspace(0.5, 3, 16) + 2
+    assert ev.fid(a, a) <= 1e-6 * np.trace(np.cov(a, rowvar=False))
+    assert ev.fid(a, ev.feature_stats(a)) == ev.fid(a, a)
+    # Gaussians with commuting (diagonal) covariances: |m1 - m2|^2 + sum (s1 - s2)^2.
+    m1, m2, s1, s2 = np.zeros(4), np.array([1.0, 0, 0, 2]), np.array([1.0, 2, 3, 4]), np.array([2.0, 2, 1, 4])
+    expected = np.sum((m1 - m2) ** 2) + np.sum((s1 - s2) ** 2)
+    assert ev.fid((m1, np.diag(s1 ** 2)), (m2, np.diag(s2 ** 2))) == pytest.approx(expected, rel=1e-9)
+    # Rotating both distributions (non-diagonal covariances now) changes nothing.
+    q, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    rot = lambda m, s: (q @ m, q @ np.diag(s ** 2) @ q.T)  # noqa: E731
+    assert ev.fid(rot(m1, s1), rot(m2, s2)) == pytest.approx(expected, rel=1e-8)
+
+
+def test_fid_grows_monotonically_with_pixel_noise_and_shifts(ref, held_out):
+    from gan_utils.data import to_unit_range
+
+    x = to_unit_range(held_out[0][:2000])
+    rng = np.random.default_rng(0)
+    noisy = [ev.score(np.clip(x + s * rng.standard_normal(x.shape), -1, 1), pr_points=0)["fid"]
+             for s in (0.0, 0.1, 0.25, 0.5, 1.0)]
+    assert all(a < b for a, b in zip(noisy, noisy[1:])), noisy
+    shifted = [ev.score(np.roll(x, s, axis=2), pr_points=0)["fid"] for s in (0, 1, 2, 4)]
+    assert all(a < b for a, b in zip(shifted, shifted[1:])), shifted
+
+
+# ----------------------------------------------------------------------------- coverage, accuracy, precision/recall
+
+
+def test_coverage_and_label_accuracy_by_hand():
+    c = ev.coverage(np.full(500, 3))
+    assert c["min_share"] == 0 and c["entropy_bits"] == 0 and c["shares"][3] == 1
+    c = ev.coverage(np.arange(1000) % 10)
+    assert c["min_share"] == pytest.approx(0.1) and c["entropy_bits"] == pytest.approx(np.log2(10))
+    acc = ev.label_accuracy(np.array([1, 1, 2, 3]), np.array([1, 2, 2, 2]))
+    assert acc["overall"] == 0.5 and acc["per_digit"] == {1: 1.0, 2: pytest.approx(1 / 3)}
+    with pytest.raises(ev.EvaluationError, match="same"):
+        ev.label_accuracy(np.array([1, 2]), np.array([1]))
+
+
+def test_one_digit_collapse_is_detected(mnist, ref):
+    x_tr, y_tr = mnist[:2]
+    threes = x_tr[y_tr == 3][:2000]
+    s = ev.score(threes, np.arange(2000) % 10)  # "asked" for every digit, got only 3s
+    assert s["min_share"] == 0.0 and s["entropy_bits"] < 0.2 and s["shares"][3] > 0.97
+    assert 0.08 < s["accuracy"] < 0.12 and s["accuracy_per_digit"][3] > 0.97 and s["accuracy_per_digit"][5] < 0.03
+    assert s["fid_ratio"] > 20  # a collapse is far from the data even though every digit is a fine 3
+    assert s["precision"] > 0.5 and s["recall"] < 0.35  # good-looking, but covers little of the data
+
+
+# ----------------------------------------------------------------------------- the cache
+
+
+def test_cache_key_follows_the_definition(monkeypatch):
+    key = ev.classifier_key()
+    assert ev.classifier_key() == key and len(key) == 16
+    monkeypatch.setitem(ev.CLASSIFIER_CONFIG, "epochs", ev.CLASSIFIER_CONFIG["epochs"] + 1)
+    key_config = ev.classifier_key()
+    assert key_config != key
+    monkeypatch.undo()
+    assert ev.classifier_key() == key
+
+    def _build_classifier(config):  # the same name, another body
+        return None
+
+    monkeypatch.setattr(ev, "_build_classifier", _build_classifier)
+    assert ev.classifier_key() not in (key, key_config)
+    assert ev.classifier_paths()[0].name == f"evaluation_classifier_{ev.classifier_key()}.keras"
+
+
+def test_cache_is_reused_and_a_broken_cache_is_retrained(monkeypatch, tmp_path, capsys):
+    calls = []
+
+    def fake_train(config):
+        calls.append(dict(config))
+        x = keras.Input((28, 28, 1))
+        f = keras.layers.Dense(4, name="features")(keras.layers.Flatten()(x))
+        return keras.Model(x, keras.layers.Dense(10)(f)), {"test_accuracy": 0.5, "train_seconds": 0.0}
+
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(ev, "_MEMO", {})
+    monkeypatch.setattr(ev, "_train_classifier", fake_train)
+    model_path, stats_path = ev.classifier_paths()
+    assert model_path.parent == tmp_path
+
+    ev.evaluation_classifier()
+    assert len(calls) == 1 and model_path.is_file() and "Trained the evaluation classifier" in capsys.readouterr().out
+    assert json.loads(stats_path.read_text())["key"] == ev.classifier_key()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([model_path.name, stats_path.name])  # no temp files
+
+    ev._MEMO.clear()
+    assert ev.evaluation_classifier().get_layer("features").units == 4
+    assert len(calls) == 1  # loaded from disk, not retrained
+
+    good = model_path.read_bytes()
+    for broken in (b"not a zip file", good[: len(good) // 2]):
+        model_path.write_bytes(broken)
+        ev._MEMO.clear()
+        ev.evaluation_classifier()
+        assert "could not be read" in capsys.readouterr().out
+        assert zipfile.is_zipfile(model_path)
+    assert len(calls) == 3
+
+    stats = json.loads(stats_path.read_text())  # a stats file for another definition is not trusted either
+    stats_path.write_text(json.dumps({**stats, "key": "0" * 16}))
+    ev._MEMO.clear()
+    ev.evaluation_classifier()
+    assert len(calls) == 4 and "could not be read" in capsys.readouterr().out
+
+    monkeypatch.setitem(ev.CLASSIFIER_CONFIG, "epochs", 99)  # a new definition -> a new file, trained afresh
+    ev.evaluation_classifier()
+    assert len(calls) == 5 and calls[-1]["epochs"] == 99
+    assert len(list(tmp_path.glob("evaluation_classifier_*.keras"))) == 2
+
+
+def test_building_the_classifier_leaves_global_random_state_alone():
+    keras.utils.set_random_seed(7)
+    a = keras.ops.convert_to_numpy(keras.random.normal((5,))), np.random.random()
+    keras.utils.set_random_seed(7)
+    ev._build_classifier(ev.CLASSIFIER_CONFIG)
+    b = keras.ops.convert_to_numpy(keras.random.normal((5,))), np.random.random()
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[1] == b[1]
+
+
+# ----------------------------------------------------------------------------- the training callback
+
+
+def _tiny_generator(conditional, seed=0):
+    z = keras.Input((100,), name="z")
+    ins = [z, keras.Input((10,), name="label_one_hot")] if conditional else [z]
+    h = keras.layers.Concatenate()(ins) if conditional else z
+    h = keras.layers.Dense(784, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed))(h)
+    return keras.Model(ins if conditional else z, keras.layers.Reshape((28, 28, 1))(h))
+
+
+class _TinyGAN(keras.Model):
+    """Just enough of gan_utils.training.GAN for the callback: fit runs, nothing trains."""
+
+    def __init__(self, generator, num_classes):
+        super().__init__()
+        self.generator, self.num_classes, self.latent_dim = generator, num_classes, 100
+        self.steps = 0
+
+    @property
+    def sampling_generator(self):
+        return self.generator
+
+    def iteration_count(self):
+        return self.steps
+
+    def train_step(self, data):
+        self.steps += 1  # a Python counter: fine with run_eagerly=True
+        return {"steps": self.steps}
+
+
+def test_quality_callback_records_every_n_epochs(mnist, ref, tmp_path, capsys, monkeypatch):
+    real_score = ev.score
+
+    def slow_score(*args, **kwargs):  # each evaluation takes >= 1 s, far longer than this "training"
+        time.sleep(1.0)
+        return real_score(*args, **kwargs)
+
+    monkeypatch.setattr(ev, "score", slow_score)
+    gan = _TinyGAN(_tiny_generator(conditional=True), num_classes=10)
+    gan.compile(run_eagerly=True)
+    csv = tmp_path / "quality.csv"
+    cb = ev.QualityCallback(every=2, n_samples=200, seed=5, at_start=True, csv_path=csv, seconds_offset=100.0)
+    t = time.perf_counter()
+    gan.fit(np.zeros((8, 1), np.float32), batch_size=4, epochs=4, verbose=0, callbacks=[cb])
+    fit_seconds = time.perf_counter() - t
+    assert [r["epoch"] for r in cb.records] == [0, 2, 4]
+    assert [r["iteration"] for r in cb.records] == [0, 4, 8]
+    r0, r2, r4 = cb.records
+    assert list(r0) == list(ev.QUALITY_COLUMNS)  # what training.Run writes to quality.csv
+    assert r0["fid"] == r2["fid"] == r4["fid"]  # same fixed noise, untouched generator
+    assert r0["accuracy"] is not None and r0["fid_floor"] == pytest.approx(ev.fid_floor(200))
+    assert r0["seconds"] == pytest.approx(100.0, abs=0.5)  # the at-start evaluation itself is not counted
+    assert min(r["eval_seconds"] for r in cb.records) >= 1.0
+    # Training seconds exclude all evaluations (each >= 1 s), whatever the machine's load.
+    assert 0 <= r4["seconds"] - 100 <= fit_seconds - sum(r["eval_seconds"] for r in cb.records) + 0.05
+    out = capsys.readouterr().out
+    assert out.count("[quality]") == 3
+    lines = csv.read_text().splitlines()
+    assert lines[0] == ",".join(ev.QUALITY_COLUMNS) and len(lines) == 4
+    assert not list(tmp_path.glob("*.tmp"))
+
+    unconditional = _TinyGAN(_tiny_generator(conditional=False), num_classes=0)
+    unconditional.compile(run_eagerly=True)
+    cb2 = ev.QualityCallback(every=1, n_samples=200, verbose=False)
+    unconditional.fit(np.zeros((4, 1), np.float32), batch_size=4, epochs=1, verbose=0, callbacks=[cb2])
+    assert len(cb2.records) == 1 and cb2.records[0]["accuracy"] is None and cb2.records[0]["epoch"] == 1
+    assert list(cb2.records[0]) == list(ev.QUALITY_COLUMNS)
+
+
+def test_quality_callback_refuses_bad_settings_and_models():
+    with pytest.raises(ValueError, match="multiple of 10"):
+        ev.QualityCallback(n_samples=205)
+    with pytest.raises(ValueError, match="every"):
+        ev.QualityCallback(every=0)
+    cb = ev.QualityCallback()
+    cb.set_model(types.SimpleNamespace(num_classes=0, latent_dim=100))
+    with pytest.raises(AttributeError, match="sampling_generator"):
+        cb.on_train_begin()
