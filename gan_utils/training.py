@@ -307,15 +307,25 @@ class HistoryRecorder(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
+    def on_train_begin(self, logs=None):
+        gan = self.model
+        noise = tf.constant(self.val_noise)
+        real = tf.constant(self.val_real)
+        labels = None if self.val_labels is None else tf.constant(self.val_labels)
+
+        @tf.function
+        def check():  # compiled once: D in inference mode on held-out real and fixed-noise fake images
+            fake = gan.generator(gan._g_inputs(noise, labels), training=False)
+            d_real = ops.sigmoid(real_logit(gan.discriminator(gan._d_inputs(real, labels), training=False)))
+            d_fake = ops.sigmoid(real_logit(gan.discriminator(gan._d_inputs(fake, labels), training=False)))
+            return ops.mean(d_real), ops.mean(d_fake)
+
+        self._check = check
+
     def validation(self):
         """Mean D on the held-out real images and on fixed-noise generated images."""
-        gan = self.model
-        labels = self.val_labels
-        fake = gan.generator.predict(gan._g_inputs(self.val_noise, labels), verbose=0, batch_size=500)
-        d_real = real_logit(gan.discriminator.predict(gan._d_inputs(self.val_real, labels), verbose=0, batch_size=500))
-        d_fake = real_logit(gan.discriminator.predict(gan._d_inputs(fake, labels), verbose=0, batch_size=500))
-        sig = lambda l: float(np.mean(1.0 / (1.0 + np.exp(-np.asarray(l, dtype=np.float64)))))
-        return sig(d_real), sig(d_fake)
+        d_real, d_fake = self._check()
+        return float(d_real), float(d_fake)
 
     def on_train_batch_end(self, batch, logs=None):
         iteration = self.epoch * self.steps_per_epoch + batch + 1
