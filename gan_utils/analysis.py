@@ -173,3 +173,33 @@ def sweep_table(sweep):
     osc = [r for r in rows if math.isfinite(r[3])]
     most = max(osc, key=lambda r: r[3])[0] if osc else None
     return {"text": "\n".join(lines), "rows": rows, "best": best, "most_oscillating": most}
+
+
+def learning_rate_verdict(sweep, low, high):
+    """Sentences comparing the sweep's lowest and highest learning rate at each beta_1 (04).
+
+    ``sweep`` maps labels "lr L, beta_1 B" to runs. Says, from the numbers,
+    whether the higher rate oscillated more, ended worse or diverged.
+    """
+    def key(label):
+        lr, b1 = label.replace("lr ", "").split(", beta_1 ")
+        return float(lr), float(b1)
+
+    runs = {key(k): r for k, r in sweep.items()}
+    out = []
+    for b1 in sorted({b for _, b in runs}):
+        a, b = runs.get((low, b1)), runs.get((high, b1))
+        if a is None or b is None or low == high:
+            continue
+        fa, fb = a.quality[-1]["fid_ratio"], b.quality[-1]["fid_ratio"]
+        oa, ob = oscillation(a.history), oscillation(b.history)
+        worse = fb > fa
+        noisier = ob > oa
+        diverged = bool(getattr(b, "diverged", None))
+        agrees = diverged or (worse and noisier)
+        out.append(
+            f"beta_1 {b1:g}: lr {high:g} {'diverged' if diverged else 'ended ' + ('worse' if worse else 'better')} "
+            f"(FID ratio {fb:.1f} vs {fa:.1f}) and oscillated {'more' if noisier else 'less'} ({ob:.3f} vs {oa:.3f}) "
+            f"than lr {low:g}: {'consistent with' if agrees else 'does not support'} the report's claim in this run."
+        )
+    return "\n".join(out)

@@ -35,6 +35,7 @@ from .repro import atomic_write_text, write_run_info
 G_LOSSES = ("nonsaturating", "saturating")
 HISTORY_COLUMNS = ("iteration", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "val_d_real", "val_d_fake")
 EXPLODING_LOSS = 1e3
+STEP_LOG_SIZE = 64  # raw values of the last 64 steps stay in the graph, so Keras may run several steps per call
 
 
 class TrainingDiverged(RuntimeError):
@@ -106,6 +107,8 @@ class GAN(keras.Model):
             for e, w in zip(self.ema_generator.weights, generator.weights):
                 assert tuple(e.shape) == tuple(w.shape), (e.path, w.path)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss", "d_real", "d_fake")}
+        # Row (iteration - 1) % STEP_LOG_SIZE holds that step's raw d_loss, g_loss, D(x), D(G(z)).
+        self.step_log = keras.Variable(np.zeros((STEP_LOG_SIZE, 4), np.float32), trainable=False, name="step_log")
 
     @property
     def metrics(self):
@@ -177,6 +180,9 @@ class GAN(keras.Model):
         }
         for name, value in step_values.items():
             self.trackers[name].update_state(value)
+        slot = ops.mod(ops.cast(self.d_optimizer.iterations, "int32") - 1, STEP_LOG_SIZE)
+        row = ops.reshape(ops.stack([ops.cast(v, "float32") for v in step_values.values()]), (1, 4))
+        self.step_log.assign(ops.scatter_update(self.step_log, ops.reshape(slot, (1, 1)), row))
         return step_values
 
     def state_variables(self):
@@ -291,7 +297,9 @@ class HistoryRecorder(keras.callbacks.Callback):
 
     Every ``val_every`` iterations it also records mean D on ``val_real``
     (held-out real images, never trained on) and on images generated from the
-    fixed ``val_noise`` (and ``val_labels`` for conditional GANs).
+    fixed ``val_noise`` (and ``val_labels`` for conditional GANs). When Keras
+    runs several steps per call, the check runs at the end of the call that
+    reaches a multiple of ``val_every`` and is recorded at that iteration.
     """
 
     def __init__(self, steps_per_epoch, val_every, val_real, val_noise, val_labels=None, rows=None):
@@ -328,24 +336,29 @@ class HistoryRecorder(keras.callbacks.Callback):
         return float(d_real), float(d_fake)
 
     def on_train_batch_end(self, batch, logs=None):
-        iteration = self.epoch * self.steps_per_epoch + batch + 1
-        row = {"iteration": iteration, "epoch": self.epoch + 1}
-        for k in ("d_loss", "g_loss", "d_real", "d_fake"):
-            row[k] = float(logs[k])
-        bad = [k for k in ("d_loss", "g_loss") if not math.isfinite(row[k]) or abs(row[k]) > EXPLODING_LOSS]
-        if bad:
+        # Keras may run several steps per call (steps_per_execution): read each step's raw values
+        # from the model's in-graph log, so the history still has one row per iteration.
+        end = self.epoch * self.steps_per_epoch + batch + 1
+        last = int(self.rows[-1]["iteration"]) if self.rows else self.epoch * self.steps_per_epoch
+        log = ops.convert_to_numpy(self.model.step_log)
+        for iteration in range(last + 1, end + 1):
+            values = log[(iteration - 1) % STEP_LOG_SIZE]
+            row = {"iteration": iteration, "epoch": self.epoch + 1}
+            row.update({k: float(v) for k, v in zip(("d_loss", "g_loss", "d_real", "d_fake"), values)})
+            bad = [k for k in ("d_loss", "g_loss") if not math.isfinite(row[k]) or abs(row[k]) > EXPLODING_LOSS]
+            if bad:
+                self.rows.append(row)
+                self.model.stop_training = True
+                self.diverged = (
+                    f"Training diverged at iteration {iteration} (epoch {self.epoch + 1}): "
+                    + ", ".join(f"{k} = {row[k]}" for k in bad)
+                    + ". Lower LEARNING_RATE (the report's 0.0002 is stable; 0.001 oscillated or diverged)"
+                    " and start again, or resume from the last good checkpoint with RESUME = True."
+                )
+                raise TrainingDiverged(self.diverged)
             self.rows.append(row)
-            self.model.stop_training = True
-            self.diverged = (
-                f"Training diverged at iteration {iteration} (epoch {self.epoch + 1}): "
-                + ", ".join(f"{k} = {row[k]}" for k in bad)
-                + ". Lower LEARNING_RATE (the report's 0.0002 is stable; 0.001 oscillated or diverged)"
-                " and start again, or resume from the last good checkpoint with RESUME = True."
-            )
-            raise TrainingDiverged(self.diverged)
-        if self.val_every and iteration % self.val_every == 0:
-            row["val_d_real"], row["val_d_fake"] = self.validation()
-        self.rows.append(row)
+        if self.val_every and end // self.val_every > last // self.val_every:
+            self.rows[-1]["val_d_real"], self.rows[-1]["val_d_fake"] = self.validation()
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -506,6 +519,13 @@ def _prepare_dir(run_dir, resume):
     return run_dir
 
 
+def steps_per_call(steps_per_epoch, val_every=0, most=16):
+    """How many train steps Keras runs per call: a divisor of the epoch, of ``val_every`` if possible (02)."""
+    divisors = [d for d in range(1, most + 1) if steps_per_epoch % d == 0]
+    both = [d for d in divisors if val_every and val_every % d == 0]
+    return max(both) if both and max(both) >= 4 else max(divisors)
+
+
 def train_gan(gan, images, labels=None, *, run_dir, epochs, batch_size=128, seed=0, resume=False,
               val_real=None, val_every=50, n_val=1000, snapshot_epochs=(0,), snapshot_noise=None,
               snapshot_labels=None, settings=None, extra_callbacks=(), log_every=1, checkpoint_every=1, notebook=""):
@@ -557,6 +577,10 @@ def train_gan(gan, images, labels=None, *, run_dir, epochs, batch_size=128, seed
 
     ds, steps = gdata.training_batches(images, labels, batch_size=batch_size, seed=seed, epochs=epochs,
                                        start_epoch=start_epoch, num_classes=gan.num_classes or 10)
+    # Several steps per call to the compiled function save Python overhead per step; the step
+    # count divides the epoch (and, where it can, val_every, so checks fall on exact multiples).
+    per_call = steps_per_call(steps, val_every)
+    gan.compile(d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer, steps_per_execution=per_call)
     run.recorder = HistoryRecorder(steps, val_every, val_x, val_noise, val_labels, rows=run.history)
     run.logger = EpochLog(epochs, rows=run.epoch_log, every=log_every)
     run.snapshotter = SampleSnapshots(snapshot_epochs, snapshot_noise, snapshot_labels, snapshots=run.snapshots)

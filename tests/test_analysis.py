@@ -68,3 +68,14 @@ def test_sweep_table_names_the_best_and_the_most_oscillating():
     t = analysis.sweep_table({"lr 0.0002": calm, "lr 0.001": wild})
     assert t["best"] == "lr 0.0002" and t["most_oscillating"] == "lr 0.001"
     assert "lr 0.001" in t["text"]
+
+
+def test_learning_rate_verdict_follows_the_numbers():
+    calm = FakeRun(_history(), _quality(fid_ratio=2.0))
+    wild = FakeRun(_history(), _quality(fid_ratio=9.0))
+    for i, r in enumerate(wild.history):
+        r["val_d_fake"] = 0.9 if i % 2 else 0.1
+    v = analysis.learning_rate_verdict({"lr 0.0002, beta_1 0.5": calm, "lr 0.001, beta_1 0.5": wild}, 0.0002, 0.001)
+    assert "ended worse" in v and "consistent with" in v
+    v = analysis.learning_rate_verdict({"lr 0.0002, beta_1 0.5": wild, "lr 0.001, beta_1 0.5": calm}, 0.0002, 0.001)
+    assert "ended better" in v and "does not support" in v
