@@ -46,9 +46,9 @@ def reuse_or_train(model, source_dir, own_dir, *, epochs, seed, batch_size, data
     """Load the run notebook 02 or 03 saved if its settings match, else train it into ``own_dir`` (04).
 
     ``model``: "dense" (notebook 02's defaults) or "conditional_dcgan" (03's).
-    ``data``: (x_train, y_train, x_val). Prints which it did and why.
+    ``data``: (x_train, y_train, x_val, y_val). Prints which it did and why.
     """
-    x_train, y_train, x_val = data
+    x_train, y_train, x_val, y_val = data
     gan = recipes.dense_gan(seed=seed) if model == "dense" else recipes.conditional_dcgan(seed=seed)
     wanted = _settings(gan, batch_size, x_train)
     for where in (source_dir, own_dir):
@@ -58,7 +58,7 @@ def reuse_or_train(model, source_dir, own_dir, *, epochs, seed, batch_size, data
             return run
         print(f"{model}: not reusing {where} ({why})")
     print(f"{model}: training {epochs} epochs into {own_dir} with the same recipe")
-    return recipes.train(gan, own_dir, x_train, y_train, x_val, epochs=epochs, batch_size=batch_size,
+    return recipes.train(gan, own_dir, x_train, y_train, x_val, y_val, epochs=epochs, batch_size=batch_size,
                          snapshot_epochs=[e for e in SNAPSHOTS if e <= epochs], score_every=score_every,
                          val_every=max(1, min(50 if model == "dense" else 100, len(x_train) // batch_size // 2)),
                          notebook="04_convergence_analysis",
@@ -72,7 +72,7 @@ def train_dense(run_dir, *, epochs, seed, batch_size, learning_rate, beta_1, dat
     With ``catch_divergence``, a diverged run is returned with its history and
     ``run.diverged`` holding the message instead of raising.
     """
-    x_train, y_train, x_val = data
+    x_train, y_train, x_val, y_val = data
     gan = recipes.dense_gan(learning_rate=learning_rate, beta_1=beta_1, seed=seed, stabilize=stabilize)
     run, _ = _finished_match(run_dir, _settings(gan, batch_size, x_train), epochs)
     if run is not None:
@@ -81,7 +81,7 @@ def train_dense(run_dir, *, epochs, seed, batch_size, learning_rate, beta_1, dat
         return run
     print(f"lr {learning_rate:g}, beta_1 {beta_1:g}:", flush=True)
     try:
-        run = recipes.train(gan, run_dir, x_train, None, x_val, epochs=epochs, batch_size=batch_size,
+        run = recipes.train(gan, run_dir, x_train, None, x_val, y_val, epochs=epochs, batch_size=batch_size,
                             snapshot_epochs=list(range(epochs + 1)), score_every=1, score_samples=eval_samples,
                             notebook="04_convergence_analysis", log_every=epochs)
         run.diverged = None
@@ -94,16 +94,30 @@ def train_dense(run_dir, *, epochs, seed, batch_size, learning_rate, beta_1, dat
     return run
 
 
-def confidence_summary(history, tail=0.2):
-    """Mean validation D on generated and real images: first check and last ``tail`` of the run (04)."""
+def confidence_summary(history, part=0.2):
+    """Mean validation D on generated and real images over the first and the last ``part`` of a run (04)."""
     fake = np.array([h["val_d_fake"] for h in history if h.get("val_d_fake") is not None], dtype=float)
     real = np.array([h["val_d_real"] for h in history if h.get("val_d_real") is not None], dtype=float)
     if len(fake) == 0:
         nan = float("nan")
         return dict(fake_start=nan, fake_end=nan, real_start=nan, real_end=nan, checks=0)
-    k = max(1, int(round(len(fake) * tail)))
-    return dict(fake_start=float(fake[0]), fake_end=float(fake[-k:].mean()), real_start=float(real[0]),
+    k = max(1, int(round(len(fake) * part)))
+    return dict(fake_start=float(fake[:k].mean()), fake_end=float(fake[-k:].mean()), real_start=float(real[:k].mean()),
                 real_end=float(real[-k:].mean()), checks=len(fake))
+
+
+def figure2_verdict(summary, equilibrium=0.5):
+    """One sentence: did D's outputs on generated and real images move toward ``equilibrium``? (04)"""
+    parts = []
+    for what, a, b in (("generated", summary["fake_start"], summary["fake_end"]),
+                       ("real", summary["real_start"], summary["real_end"])):
+        toward = abs(b - equilibrium) < abs(a - equilibrium)
+        parts.append(f"on {what} digits {a:.3f} -> {b:.3f} ({'toward' if toward else 'away from'} {equilibrium:g})")
+    gap_start = summary["real_start"] - summary["fake_start"]
+    gap_end = summary["real_end"] - summary["fake_end"]
+    closing = "closed" if abs(gap_end) < abs(gap_start) else "did not close"
+    return (f"D's mean output {parts[0]}, {parts[1]}; the gap between real and generated {closing} "
+            f"({gap_start:.3f} -> {gap_end:.3f}).")
 
 
 def convergence_ratio(dense_quality, dcgan_quality):
@@ -134,28 +148,42 @@ def oscillation(history):
 def diagnose(run, d_won=0.05, min_share=0.02, min_entropy=3.0):
     """One line naming the failure a run's records show, or "healthy" with its numbers (04).
 
-    Rules: a non-finite or exploding loss (divergence); D's validation output on
-    generated images below ``d_won`` at the last three checks (D has won); the
-    rarest digit under ``min_share`` or entropy under ``min_entropy`` bits at
-    the last quality check (mode collapse).
+    Rules, from the saved records: a non-finite or exploding loss (DIVERGED);
+    losses frozen over the last 200 iterations with D's outputs at 1/2 (STALLED:
+    a dead discriminator passes no gradient, although D = 1/2 looks like the
+    equilibrium); D's validation output on generated images below ``d_won`` at
+    the last three checks (D HAS WON); the rarest digit under ``min_share`` or
+    entropy under ``min_entropy`` bits at the last quality check: MODE COLLAPSE
+    if coverage fell from an earlier check, LOW COVERAGE if it never was good
+    (an undertrained generator, not yet a collapse).
     """
     flags = []
     for h in run.history:
         if not all(math.isfinite(h[k]) and abs(h[k]) <= training.EXPLODING_LOSS for k in ("d_loss", "g_loss")):
             flags.append(f"DIVERGED at iteration {int(h['iteration'])}")
             break
+    tail = run.history[-200:]
+    if len(tail) >= 50 and not flags:
+        d = np.array([h["d_loss"] for h in tail])
+        p = np.array([h["d_fake"] for h in tail] + [h["d_real"] for h in tail])
+        if np.std(d) < 1e-4 and np.all(np.abs(p - 0.5) < 0.01):
+            flags.append(f"STALLED (D's loss frozen at {d.mean():.3f}, D = 1/2 on everything: a dead discriminator)")
     fake = [h["val_d_fake"] for h in run.history if h.get("val_d_fake") is not None]
     if len(fake) >= 3 and max(fake[-3:]) < d_won:
         flags.append(f"D HAS WON (D(G(z)) {max(fake[-3:]):.3f} at the last checks)")
     q = run.quality[-1] if run.quality else None
     if q is not None and (q["min_share"] < min_share or q["entropy_bits"] < min_entropy):
-        flags.append(f"MODE COLLAPSE (rarest digit {q['min_share']:.1%}, entropy {q['entropy_bits']:.2f} bits)")
+        best = max(run.quality, key=lambda r: r["min_share"])
+        what = (f"MODE COLLAPSE (rarest digit fell from {best['min_share']:.1%} at epoch {int(best['epoch'])} to "
+                if best["min_share"] >= max(min_share, 2 * q["min_share"]) and best is not q
+                else "LOW COVERAGE (rarest digit ")
+        flags.append(what + f"{q['min_share']:.1%}, entropy {q['entropy_bits']:.2f} bits at epoch {int(q['epoch'])})")
     if flags:
         return "; ".join(flags)
     if q is None:
         return "no finite-loss problem; no quality check recorded"
     return (f"healthy: rarest digit {q['min_share']:.1%}, entropy {q['entropy_bits']:.2f} bits, "
-            f"FID {q['fid_ratio']:.1f}x floor at epoch {int(q['epoch'])}")
+            f"FID {q['fid_ratio']:.1f}x floor (n={int(q.get('n_samples') or 0)}) at epoch {int(q['epoch'])}")
 
 
 def sweep_table(sweep):

@@ -64,8 +64,33 @@ def image_grid(images, nrows=None, ncols=None, ax=None, row_labels=None, col_lab
     return ax
 
 
+def _inbound(model):
+    """Layer name -> names of the layers feeding it, from the functional model's config."""
+    out = {}
+    for cfg in model.get_config().get("layers", []):
+        names = []
+
+        def walk(x):
+            if isinstance(x, dict):
+                hist = x.get("config", {}).get("keras_history") if x.get("class_name") == "__keras_tensor__" else None
+                if hist:
+                    names.append(hist[0])
+                else:
+                    for v in x.values():
+                        walk(v)
+            elif isinstance(x, (list, tuple)):
+                for v in x:
+                    walk(v)
+
+        walk(cfg.get("inbound_nodes", []))
+        out[cfg["name"]] = names
+    return out
+
+
 def _layer_rows(model):
     rows = []
+    inbound = _inbound(model)
+    previous = None
     for layer in model.layers:
         shape = layer.output.shape if hasattr(layer, "output") else None
         shape = "x".join("?" if s is None else str(s) for s in shape[1:]) if shape is not None else ""
@@ -84,11 +109,20 @@ def _layer_rows(model):
             detail = f"rate {cfg['rate']}"
         elif kind == "InputLayer":
             kind = f"Input '{layer.name}'"
-        default_name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(layer).__name__).lower()
+        try:  # the name Keras gives a layer of this class when none is chosen
+            from keras.src.utils.naming import to_snake_case
+            default_name = to_snake_case(type(layer).__name__)
+        except ImportError:  # pragma: no cover
+            default_name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(layer).__name__).lower()
         if not kind.startswith("Input") and re.sub(r"_\d+$", "", layer.name) != default_name:
             kind += f" '{layer.name}'"
         params = layer.count_params()
-        rows.append((kind, detail, shape, params))
+        sources = inbound.get(layer.name, [])
+        chained = sources == [previous] if previous is not None else False
+        if sources and not chained:
+            detail = (detail + "; " if detail else "") + "from " + " + ".join(sources)
+        rows.append((kind, detail, shape, params, chained))
+        previous = layer.name
     return rows
 
 
@@ -103,21 +137,25 @@ def plot_architecture(models, titles=None, fig_width=5.0):
 
     tables = [_layer_rows(m) for m in models]
     n_rows = max(len(t) for t in tables)
-    fig, axes = plt.subplots(1, len(models), figsize=(fig_width * len(models), 0.55 * n_rows + 1.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=(fig_width * len(models), 0.55 * n_rows + 1.5), squeeze=False)
     for ax, model, rows, title in zip(axes[0], models, tables, titles or [m.name for m in models]):
         ax.set_xlim(0, 1)
         ax.set_ylim(-n_rows - 0.3, 0.8)
         ax.axis("off")
         ax.set_title(f"{title}\n{model.count_params():,} parameters", fontsize=11)
-        for i, (kind, detail, shape, params) in enumerate(rows):
+        for i, (kind, detail, shape, params, chained) in enumerate(rows):
             y = -i
             color = "#dbe9f6" if kind.startswith("Input") else ("#fde2c8" if kind in ("Dense", "Conv2D", "Conv2DTranspose") else "#eeeeee")
             ax.add_patch(FancyBboxPatch((0.03, y - 0.36), 0.94, 0.72, boxstyle="round,pad=0.01", fc=color, ec="#555555", lw=0.8))
-            label = kind + (f" ({detail})" if detail else "")
-            ax.text(0.06, y, label, va="center", ha="left", fontsize=8.5)
+            ax.text(0.06, y + (0.13 if detail else 0), kind, va="center", ha="left", fontsize=8.5)
+            if detail:
+                ax.text(0.06, y - 0.17, detail, va="center", ha="left", fontsize=7, color="#444444")
             ax.text(0.94, y, f"{shape}" + (f"  [{params:,}]" if params else ""), va="center", ha="right", fontsize=8, color="#333333")
-            if i:
+            if chained:
                 ax.annotate("", xy=(0.5, y + 0.36), xytext=(0.5, y + 0.64), arrowprops=dict(arrowstyle="->", lw=0.7))
+    fig.text(0.5, 0.005, "Each box: layer, its settings and inputs (when not the box above); right: output shape "
+             "and [trainable + non-trainable parameters]. Arrows join a layer to the one it feeds.",
+             ha="center", fontsize=8, color="#444444")
     fig.tight_layout()
     return fig
 
@@ -135,21 +173,27 @@ def smooth(values, window=50):
         return num / den
 
 
-def plot_d_confidence(history, ax_fake, ax_real, label=None, window=5, color=None):
+def plot_d_confidence(history, ax_fake, ax_real, label=None, window=5, color=None, equilibrium=0.5):
     """Report Figure 2: mean D on generated (validation) and real images against iteration (02, 04).
 
     ``history``: list of per-iteration dicts with ``iteration``, ``val_d_fake``
-    and ``val_d_real``. Raw validation points, a smoothed line and the 1/2 line.
+    and ``val_d_real``. Raw validation points, a smoothed line and the 1/2 line;
+    with one-sided label smoothing s, D's equilibrium value is (1 - s)/2 and
+    ``equilibrium`` draws it too.
     """
     it = np.array([r["iteration"] for r in history if r.get("val_d_fake") is not None], dtype=np.float64)
-    for ax, key, what in ((ax_fake, "val_d_fake", "generated"), (ax_real, "val_d_real", "real")):
+    for ax, key, what, sym in ((ax_fake, "val_d_fake", "generated", "D(G(z))"), (ax_real, "val_d_real", "real", "D(x)")):
         v = np.array([r[key] for r in history if r.get(key) is not None], dtype=np.float64)
         pts = ax.plot(it, v, ".", ms=3, alpha=0.35, color=color)
         ax.plot(it, smooth(v, window), "-", lw=1.8, color=pts[0].get_color(), label=label)
         ax.axhline(0.5, color="k", ls="--", lw=0.8)
+        if abs(equilibrium - 0.5) > 1e-9:
+            ax.axhline(equilibrium, color="k", ls=":", lw=0.8)
+            ax.text(it[0] if len(it) else 0, equilibrium - 0.05, f"equilibrium with label smoothing: {equilibrium:g}",
+                    fontsize=8)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("iteration")
-        ax.set_ylabel(f"mean D(x) on {what} images")
+        ax.set_ylabel(f"mean {sym}, validation")
         ax.set_title(f"D's confidence that {what} images are real")
     return ax_fake, ax_real
 
@@ -163,5 +207,6 @@ def plot_losses(history, ax, window=50, label_prefix=""):
         ax.plot(it, smooth(v, window), "-", color=pts[0].get_color(), label=label_prefix + name)
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
+    ax.set_title("losses per iteration (dots) and moving average")
     ax.legend()
     return ax

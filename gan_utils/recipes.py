@@ -39,13 +39,14 @@ def conditional_dcgan(latent_dim=100, width=64, ema_decay=0.999, learning_rate=2
     return gan
 
 
-def train(gan, run_dir, x_train, y_train=None, x_val=None, *, epochs, batch_size=128, resume=False, val_every=50,
+def train(gan, run_dir, x_train, y_train=None, x_val=None, y_val=None, *, epochs, batch_size=128, resume=False, val_every=50,
           snapshot_epochs=(0,), score_every=1, score_samples=2000, notebook="", log_every=1):
     """Train a recipe's ``gan`` with history, snapshots, quality checks and checkpoints in ``run_dir`` (02).
 
     Records the settings, epochs, seed and library versions in ``run_info.json``.
     ``score_every``: epochs between quality checks on ``score_samples`` samples
-    (0: none during training). Returns the ``training.Run``.
+    (0: none during training). ``x_val``, ``y_val``: held-out digits and their
+    labels for the validation check. Returns the ``training.Run``.
     """
     settings = dict(gan.settings, BATCH_SIZE=batch_size, TRAIN_IMAGES=len(x_train))
     seed = settings["SEED"]
@@ -53,6 +54,7 @@ def train(gan, run_dir, x_train, y_train=None, x_val=None, *, epochs, batch_size
     if score_every:
         callbacks.append(evaluation.QualityCallback(every=score_every, n_samples=score_samples, seed=seed))
     return training.train_gan(gan, x_train, y_train if gan.num_classes else None, run_dir=run_dir, epochs=epochs,
-                              batch_size=batch_size, seed=seed, resume=resume, val_real=x_val, val_every=val_every,
+                              batch_size=batch_size, seed=seed, resume=resume, val_real=x_val, val_real_labels=y_val,
+                              val_every=val_every,
                               snapshot_epochs=snapshot_epochs, settings=settings, extra_callbacks=callbacks,
                               log_every=log_every, notebook=notebook)

@@ -302,13 +302,15 @@ class HistoryRecorder(keras.callbacks.Callback):
     reaches a multiple of ``val_every`` and is recorded at that iteration.
     """
 
-    def __init__(self, steps_per_epoch, val_every, val_real, val_noise, val_labels=None, rows=None):
+    def __init__(self, steps_per_epoch, val_every, val_real, val_noise, val_labels=None, rows=None,
+                 val_real_labels=None):
         super().__init__()
         self.steps_per_epoch = steps_per_epoch
         self.val_every = val_every
         self.val_real = val_real
         self.val_noise = val_noise
         self.val_labels = val_labels
+        self.val_real_labels = val_labels if val_real_labels is None else val_real_labels
         self.rows = list(rows or [])
         self.epoch = 0
 
@@ -320,11 +322,12 @@ class HistoryRecorder(keras.callbacks.Callback):
         noise = tf.constant(self.val_noise)
         real = tf.constant(self.val_real)
         labels = None if self.val_labels is None else tf.constant(self.val_labels)
+        real_labels = None if self.val_real_labels is None else tf.constant(self.val_real_labels)
 
         @tf.function
         def check():  # compiled once: D in inference mode on held-out real and fixed-noise fake images
             fake = gan.generator(gan._g_inputs(noise, labels), training=False)
-            d_real = ops.sigmoid(real_logit(gan.discriminator(gan._d_inputs(real, labels), training=False)))
+            d_real = ops.sigmoid(real_logit(gan.discriminator(gan._d_inputs(real, real_labels), training=False)))
             d_fake = ops.sigmoid(real_logit(gan.discriminator(gan._d_inputs(fake, labels), training=False)))
             return ops.mean(d_real), ops.mean(d_fake)
 
@@ -527,21 +530,23 @@ def steps_per_call(steps_per_epoch, val_every=0, most=16):
 
 
 def train_gan(gan, images, labels=None, *, run_dir, epochs, batch_size=128, seed=0, resume=False,
-              val_real=None, val_every=50, n_val=1000, snapshot_epochs=(0,), snapshot_noise=None,
+              val_real=None, val_real_labels=None, val_every=50, n_val=1000, snapshot_epochs=(0,), snapshot_noise=None,
               snapshot_labels=None, settings=None, extra_callbacks=(), log_every=1, checkpoint_every=1, notebook=""):
     """Train ``gan`` on uint8 ``images`` (and ``labels``) and save everything in ``run_dir`` (02).
 
     ``val_real``: held-out uint8 real images for the validation step (the first
-    ``n_val`` are used). ``settings``: the parameters a checkpoint must match
+    ``n_val`` are used), with their digits ``val_real_labels`` for a conditional
+    GAN (D must judge each real digit under its own label). ``settings``: the parameters a checkpoint must match
     to be resumed; they are recorded with the seed and library versions in
     ``run_dir/run_info.json``. Returns a ``Run``. Raises ``TrainingDiverged`` (after
     saving the history) if a loss becomes NaN or explodes.
     """
     run_dir = _prepare_dir(run_dir, resume)
     fp = fingerprint(settings or {})
-    write_run_info(run_dir, params=dict(settings or {}, EPOCHS=epochs), seed=seed, notebook=notebook,
-                   extra={"fingerprint": fp})
+    info_path = write_run_info(run_dir, params=dict(settings or {}, EPOCHS=epochs), seed=seed, notebook=notebook,
+                               extra={"fingerprint": fp})
     run = Run(run_dir, epochs, fp)
+    run.info = json.loads(info_path.read_text())
     start_epoch = 0
     ckpt = run_dir / "checkpoint.npz"
     if resume and ckpt.is_file():
@@ -566,7 +571,14 @@ def train_gan(gan, images, labels=None, *, run_dir, epochs, batch_size=128, seed
     val_labels = None
     if gan.num_classes:
         val_labels = np.eye(gan.num_classes, dtype=np.float32)[np.arange(n_val) % gan.num_classes]
-    val_x = gdata.to_unit_range(val_real[:n_val]) if val_real is not None else gdata.to_unit_range(images[:n_val])
+    if val_real is None:
+        val_real, val_real_labels = images, labels
+    val_x = gdata.to_unit_range(val_real[:n_val])
+    real_onehot = None
+    if gan.num_classes:
+        if val_real_labels is None:
+            raise ValueError("A conditional GAN's validation check needs val_real_labels, the digits of val_real.")
+        real_onehot = np.eye(gan.num_classes, dtype=np.float32)[np.asarray(val_real_labels[:n_val], dtype=int)]
     if snapshot_noise is None:  # a 10x10 grid; for a conditional GAN row r is digit r, column c one fixed "pen"
         srng = np.random.default_rng([seed, 11])
         if gan.num_classes:
@@ -581,7 +593,8 @@ def train_gan(gan, images, labels=None, *, run_dir, epochs, batch_size=128, seed
     # count divides the epoch (and, where it can, val_every, so checks fall on exact multiples).
     per_call = steps_per_call(steps, val_every)
     gan.compile(d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer, steps_per_execution=per_call)
-    run.recorder = HistoryRecorder(steps, val_every, val_x, val_noise, val_labels, rows=run.history)
+    run.recorder = HistoryRecorder(steps, val_every, val_x, val_noise, val_labels, rows=run.history,
+                                   val_real_labels=real_onehot)
     run.logger = EpochLog(epochs, rows=run.epoch_log, every=log_every)
     run.snapshotter = SampleSnapshots(snapshot_epochs, snapshot_noise, snapshot_labels, snapshots=run.snapshots)
     callbacks = [run.recorder, run.logger, run.snapshotter, *extra_callbacks]

@@ -34,8 +34,18 @@ def test_divergence_is_named_with_its_iteration():
 
 
 def test_collapse_is_seen_in_the_digit_shares_not_the_losses():
-    verdict = analysis.diagnose(FakeRun(_history(), _quality(min_share=0.001, entropy=1.2)))
-    assert "MODE COLLAPSE" in verdict and "DIVERGED" not in verdict
+    q = _quality() + [dict(_quality(min_share=0.001, entropy=1.2)[0], epoch=2)]
+    verdict = analysis.diagnose(FakeRun(_history(), q))
+    assert "MODE COLLAPSE" in verdict and "fell from 9.0%" in verdict and "DIVERGED" not in verdict
+    # never covered the digits: an undertrained generator, not a collapse
+    assert "LOW COVERAGE" in analysis.diagnose(FakeRun(_history(), _quality(min_share=0.001, entropy=1.2)))
+
+
+def test_dead_discriminator_is_stalled_not_healthy():
+    h = _history(n=300, loss=1.3863)
+    for r in h:
+        r["d_fake"] = r["d_real"] = 0.5
+    assert "STALLED" in analysis.diagnose(FakeRun(h, _quality()))
 
 
 def test_discriminator_winning():
@@ -46,8 +56,10 @@ def test_confidence_summary_and_oscillation():
     h = _history(n=10)
     for i, r in enumerate(h):
         r["val_d_fake"] = 0.1 + 0.04 * i
-    s = analysis.confidence_summary(h, tail=0.2)
-    assert s["fake_start"] == pytest.approx(0.1) and s["fake_end"] == pytest.approx((0.42 + 0.46) / 2)
+    s = analysis.confidence_summary(h, part=0.2)
+    assert s["fake_start"] == pytest.approx(0.12) and s["fake_end"] == pytest.approx((0.42 + 0.46) / 2)
+    v = analysis.figure2_verdict(dict(fake_start=0.2, fake_end=0.4, real_start=0.9, real_end=0.6))
+    assert "0.200 -> 0.400 (toward 0.5)" in v and "gap between real and generated closed" in v
     assert analysis.oscillation(_history()) == pytest.approx(0.0, abs=1e-12)
     assert analysis.oscillation(h) > 0.0
 

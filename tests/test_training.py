@@ -25,7 +25,7 @@ def _gan(cond=False, seed=0, lr=2e-4, **kw):
 def _train(gan, run_dir, epochs, cond=False, **kw):
     x, y = _data()
     return training.train_gan(gan, x, y if cond else None, run_dir=run_dir, epochs=epochs, batch_size=64,
-                              val_real=x[:100], val_every=5, n_val=100, **kw)
+                              val_real=x[:100], val_real_labels=y[:100], val_every=5, n_val=100, **kw)
 
 
 def test_two_node_head_equals_a_logit():
