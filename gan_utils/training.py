@@ -531,14 +531,16 @@ def steps_per_call(steps_per_epoch, val_every=0, most=16):
 
 def train_gan(gan, images, labels=None, *, run_dir, epochs, batch_size=128, seed=0, resume=False,
               val_real=None, val_real_labels=None, val_every=50, n_val=1000, snapshot_epochs=(0,), snapshot_noise=None,
-              snapshot_labels=None, settings=None, extra_callbacks=(), log_every=1, checkpoint_every=1, notebook=""):
+              snapshot_labels=None, settings=None, extra_callbacks=(), log_every=1, checkpoint_every=1, notebook="",
+              steps_per_execution=None):
     """Train ``gan`` on uint8 ``images`` (and ``labels``) and save everything in ``run_dir`` (02).
 
     ``val_real``: held-out uint8 real images for the validation step (the first
     ``n_val`` are used), with their digits ``val_real_labels`` for a conditional
     GAN (D must judge each real digit under its own label). ``settings``: the parameters a checkpoint must match
     to be resumed; they are recorded with the seed and library versions in
-    ``run_dir/run_info.json``. Returns a ``Run``. Raises ``TrainingDiverged`` (after
+    ``run_dir/run_info.json``. ``steps_per_execution``: train steps per call of
+    the compiled function (None: ``steps_per_call`` chooses). Returns a ``Run``. Raises ``TrainingDiverged`` (after
     saving the history) if a loss becomes NaN or explodes.
     """
     run_dir = _prepare_dir(run_dir, resume)
@@ -591,7 +593,7 @@ def train_gan(gan, images, labels=None, *, run_dir, epochs, batch_size=128, seed
                                        start_epoch=start_epoch, num_classes=gan.num_classes or 10)
     # Several steps per call to the compiled function save Python overhead per step; the step
     # count divides the epoch (and, where it can, val_every, so checks fall on exact multiples).
-    per_call = steps_per_call(steps, val_every)
+    per_call = steps_per_execution or steps_per_call(steps, val_every)
     gan.compile(d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer, steps_per_execution=per_call)
     run.recorder = HistoryRecorder(steps, val_every, val_x, val_noise, val_labels, rows=run.history,
                                    val_real_labels=real_onehot)
