@@ -34,9 +34,6 @@ def conditional_dcgan(latent_dim=100, width=64, ema_decay=0.999, learning_rate=2
     d = models.conditional_discriminator(width=width)
     gan = training.build_gan(g, d, learning_rate=learning_rate, beta_1=beta_1, latent_dim=latent_dim,
                              num_classes=10, ema_decay=ema_decay, seed=seed)
-    # One step per call: a DCGAN step (about 90 ms on 2 cores) gains nothing from Keras's multi-step loop, and
-    # for this model that loop was measured to cost about 35 s when fit() ends.
-    gan.steps_per_execution_hint = 1
     gan.settings = dict(model="conditional_dcgan", LATENT_DIM=latent_dim, WIDTH=width, EMA_DECAY=ema_decay,
                         LEARNING_RATE=learning_rate, BETA_1=beta_1, SEED=seed)
     return gan
@@ -60,5 +57,4 @@ def train(gan, run_dir, x_train, y_train=None, x_val=None, y_val=None, *, epochs
                               batch_size=batch_size, seed=seed, resume=resume, val_real=x_val, val_real_labels=y_val,
                               val_every=val_every,
                               snapshot_epochs=snapshot_epochs, settings=settings, extra_callbacks=callbacks,
-                              log_every=log_every, notebook=notebook,
-                              steps_per_execution=getattr(gan, "steps_per_execution_hint", None))
+                              log_every=log_every, notebook=notebook)
