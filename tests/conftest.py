@@ -36,3 +36,14 @@ def mnist():
         return load_mnist()
     except MnistDataError as e:
         pytest.skip(f"MNIST not available: {e}")
+
+
+def tiny_generator(conditional, seed=0):
+    """A one-layer generator with the series' inputs and output, for tests that need a saved generator."""
+    import keras
+
+    z = keras.Input((100,), name="z")
+    ins = [z, keras.Input((10,), name="label_one_hot")] if conditional else [z]
+    h = keras.layers.Concatenate()(ins) if conditional else z
+    h = keras.layers.Dense(784, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed))(h)
+    return keras.Model(ins if conditional else z, keras.layers.Reshape((28, 28, 1))(h))

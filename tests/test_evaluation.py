@@ -18,6 +18,8 @@ keras = pytest.importorskip("keras")
 
 from gan_utils import evaluation as ev  # noqa: E402
 
+from conftest import tiny_generator
+
 
 def _mnist_file():
     p = os.environ.get("MNIST_PATH") or str(Path("~/.keras/datasets/mnist.npz").expanduser())
@@ -241,12 +243,7 @@ def test_building_the_classifier_leaves_global_random_state_alone():
 # ----------------------------------------------------------------------------- the training callback
 
 
-def _tiny_generator(conditional, seed=0):
-    z = keras.Input((100,), name="z")
-    ins = [z, keras.Input((10,), name="label_one_hot")] if conditional else [z]
-    h = keras.layers.Concatenate()(ins) if conditional else z
-    h = keras.layers.Dense(784, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed))(h)
-    return keras.Model(ins if conditional else z, keras.layers.Reshape((28, 28, 1))(h))
+_tiny_generator = tiny_generator
 
 
 class _TinyGAN(keras.Model):

@@ -17,15 +17,12 @@ keras = pytest.importorskip("keras")
 
 from gan_utils import sample  # noqa: E402
 
+from conftest import tiny_generator
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _generator(conditional, seed=0):
-    z = keras.Input((100,), name="z")
-    ins = [z, keras.Input((10,), name="label_one_hot")] if conditional else [z]
-    h = keras.layers.Concatenate()(ins) if conditional else z
-    h = keras.layers.Dense(784, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed))(h)
-    return keras.Model(ins if conditional else z, keras.layers.Reshape((28, 28, 1))(h))
+_generator = tiny_generator
 
 
 @pytest.fixture(scope="module")
