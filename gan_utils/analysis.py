@@ -65,20 +65,56 @@ def reuse_or_train(model, source_dir, own_dir, *, epochs, seed, batch_size, data
                          log_every=max(1, epochs // 5))
 
 
+def first_epochs_of(run_dir, settings, epochs):
+    """The records of the first ``epochs`` epochs of a finished, longer run with the same settings, or None (04).
+
+    Training is deterministic for a given seed, so those epochs are exactly what
+    a new run of ``epochs`` epochs would record; the run must have a snapshot at
+    ``epochs``.
+    """
+    run_dir = Path(run_dir)
+    info_path = run_dir / "run_info.json"
+    if not (info_path.is_file() and (run_dir / "checkpoint.npz").is_file()):
+        return None
+    recorded = json.loads(info_path.read_text()).get("parameters", {})
+    same = all(recorded.get(k) == v for k, v in settings.items())
+    done = int(training.read_checkpoint(run_dir / "checkpoint.npz")["epoch"])
+    if not same or done < epochs:
+        return None
+    run = training.load_run(run_dir)
+    if epochs not in run.snapshots:
+        return None
+    run.history = [r for r in run.history if r["epoch"] <= epochs]
+    run.epoch_log = [r for r in run.epoch_log if r["epoch"] <= epochs]
+    run.quality = [r for r in run.quality if r["epoch"] <= epochs]
+    run.snapshots = {e: v for e, v in run.snapshots.items() if e <= epochs}
+    return run
+
+
 def train_dense(run_dir, *, epochs, seed, batch_size, learning_rate, beta_1, data, eval_samples=2000,
-                stabilize=True, catch_divergence=False):
+                stabilize=True, catch_divergence=False, reuse_from=()):
     """Train (or reload, if already finished) one dense-GAN run of a sweep (04).
 
-    With ``catch_divergence``, a diverged run is returned with its history and
+    ``reuse_from``: run folders (notebook 02's) whose first ``epochs`` epochs
+    may stand in for this run when the settings match. With
+    ``catch_divergence``, a diverged run is returned with its history and
     ``run.diverged`` holding the message instead of raising.
     """
     x_train, y_train, x_val, y_val = data
     gan = recipes.dense_gan(learning_rate=learning_rate, beta_1=beta_1, seed=seed, stabilize=stabilize)
-    run, _ = _finished_match(run_dir, _settings(gan, batch_size, x_train), epochs)
+    settings = _settings(gan, batch_size, x_train)
+    run, _ = _finished_match(run_dir, settings, epochs)
     if run is not None:
         print(f"lr {learning_rate:g}, beta_1 {beta_1:g}: reusing the finished run in {run_dir}")
         run.diverged = None
         return run
+    for source in reuse_from:
+        run = first_epochs_of(source, settings, epochs)
+        if run is not None:
+            print(f"lr {learning_rate:g}, beta_1 {beta_1:g}: the same recipe and seed as {source}; "
+                  f"reusing its first {epochs} epochs (training is deterministic, so they are this run)")
+            run.diverged = None
+            return run
     print(f"lr {learning_rate:g}, beta_1 {beta_1:g}:", flush=True)
     try:
         run = recipes.train(gan, run_dir, x_train, None, x_val, y_val, epochs=epochs, batch_size=batch_size,

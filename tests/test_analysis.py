@@ -91,3 +91,29 @@ def test_learning_rate_verdict_follows_the_numbers():
     assert "ended worse" in v and "consistent with" in v
     v = analysis.learning_rate_verdict({"lr 0.0002, beta_1 0.5": wild, "lr 0.001, beta_1 0.5": calm}, 0.0002, 0.001)
     assert "ended better" in v and "does not support" in v
+
+
+def test_first_epochs_of_a_longer_run_are_a_shorter_run(tmp_path):
+    import numpy as np
+
+    from gan_utils import recipes
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (640, 28, 28), dtype=np.uint8)
+    kw = dict(epochs=None, batch_size=64, snapshot_epochs=[0, 1, 2, 3], score_every=0, val_every=5)
+
+    def train(folder, epochs):
+        gan = recipes.dense_gan(seed=1)
+        recipes.train(gan, tmp_path / folder, x, None, x[:100], **dict(kw, epochs=epochs))
+        return analysis._settings(gan, 64, x)
+
+    settings = train("long", 3)
+    prefix = analysis.first_epochs_of(tmp_path / "long", settings, 2)
+    train("short", 2)
+    from gan_utils import training
+
+    short = training.load_run(tmp_path / "short")
+    assert [r["d_loss"] for r in prefix.history] == [r["d_loss"] for r in short.history]
+    np.testing.assert_array_equal(prefix.snapshots[2], short.snapshots[2])
+    assert analysis.first_epochs_of(tmp_path / "long", dict(settings, LEARNING_RATE=0.001), 2) is None
+    assert analysis.first_epochs_of(tmp_path / "long", settings, 5) is None  # longer than the run
