@@ -172,7 +172,7 @@ def main(argv=None):
     out_dir = Path(args.out).resolve() if args.out else paths.output_root() / "runs" / "executed" / args.preset
     expected = sum(EXPECTED_MINUTES[args.preset].get(n, 1) for n in names)
     print(f"Plan: preset {args.preset!r}, {len(names)} notebook(s), about {expected:g} min on a 2-core CPU "
-          f"(plus about 2 min once to train the evaluation classifier if it is not cached).")
+          f"(plus about 1 min once to train the evaluation classifier if it is not cached).")
     for n in names:
         shown = ", ".join(f"{k}={v!r}" for k, v in params[n].items()) or "defaults"
         print(f"  {n}: {shown}")

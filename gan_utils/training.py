@@ -276,22 +276,6 @@ def _write_csv(path, columns, rows):
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def read_csv(path):
-    """Read one of the run's CSV files into a dict of NumPy columns (04)."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return {}
-    out = {}
-    for c in rows[0]:
-        vals = [r[c] for r in rows]
-        try:
-            out[c] = np.array([float(v) if v != "" else np.nan for v in vals])
-        except ValueError:
-            out[c] = np.array(vals)
-    return out
-
-
 class HistoryRecorder(keras.callbacks.Callback):
     """Per-iteration raw records, validation checks and divergence detection (02).
 
@@ -468,10 +452,6 @@ class Run:
             tmp = self.dir / "snapshots.tmp.npz"
             np.savez_compressed(tmp, **{f"epoch_{e:04d}": v for e, v in sorted(self.snapshots.items())})
             os.replace(tmp, self.dir / "snapshots.npz")
-
-    def column(self, name, where=None):
-        """One history column as an array (NaN where not recorded) (02)."""
-        return np.array([np.nan if r.get(name) is None else r[name] for r in self.history], dtype=np.float64)
 
     @property
     def train_seconds(self):
