@@ -10,9 +10,11 @@ teaches it:
 - ``plotting``   digit grids and saving figures (all notebooks)
 - ``models``     the dense GAN and the conditional DCGAN (02, 03)
 - ``training``   the shared GAN train step, history and checkpoints (02, 03)
+- ``recipes``    the two training recipes, one copy each (02, 03, 04)
 - ``evaluation`` the evaluation classifier and sample-quality metrics (02-04)
 - ``sample``     sampling a saved generator, with a command line (03)
-- ``evaluate``   scoring a samples file from the command line (05 of the README)
+- ``evaluate``   scoring a samples file from the command line (03, README)
+- ``analysis``   reading saved runs and testing convergence claims (04)
 - ``run``        running the notebooks headless through papermill (README)
 """
 import os
