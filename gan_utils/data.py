@@ -77,14 +77,38 @@ def read_mnist_npz(path):
     return _check(arrays, str(path))
 
 
+_LOADED = {}  # one read per source and process: notebooks and the evaluation metrics share the arrays
+
+
 def load_mnist(path=None):
     """Return ``(x_train, y_train, x_test, y_test)`` as uint8 arrays (02).
 
     Order: ``path``, then ``$MNIST_PATH``, then ``keras.datasets.mnist.load_data()``.
+    Each source is read once per process; the arrays are shared and read-only
+    (copy one before changing it in place).
     """
     path = path or os.environ.get(MNIST_PATH_VAR)
     if path:
-        return read_mnist_npz(path)
+        p = Path(path).expanduser()
+        if not p.is_file():
+            return read_mnist_npz(p)  # raises the "not found" error that says what to do
+        stat = p.resolve().stat()
+        key = (str(p.resolve()), stat.st_size, stat.st_mtime_ns)  # a replaced file is read again
+        if key not in _LOADED:
+            _LOADED[key] = _read_only(read_mnist_npz(p))
+        return _LOADED[key]
+    if "keras" not in _LOADED:
+        _LOADED["keras"] = _read_only(_load_with_keras())
+    return _LOADED["keras"]
+
+
+def _read_only(arrays):
+    for a in arrays:
+        a.setflags(write=False)
+    return arrays
+
+
+def _load_with_keras():
     import keras
 
     try:

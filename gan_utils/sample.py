@@ -145,24 +145,21 @@ def save_samples(path, images, labels=None):
 # ----------------------------------------------------------------------------- command line
 
 
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{v} must be a whole number >= 1")
-    return v
+def _whole_number(minimum, allowed):
+    """An argparse type: a whole number >= ``minimum``; ``allowed`` words the error."""
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{v} must be {allowed}")
+        return v
+    return parse
 
 
-def _seed(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{v} must be >= 0")
-    return v
+_positive_int = _whole_number(1, "a whole number >= 1")
+_seed = _whole_number(0, ">= 0")
 
 
 def _check_out(parser, out):

@@ -149,3 +149,15 @@ def test_real_mnist_file(mnist):
     x_tr, y_tr, x_te, y_te = mnist
     assert x_tr.shape == (60000, 28, 28) and x_te.shape == (10000, 28, 28)
     assert np.bincount(y_tr, minlength=10).min() > 5000
+
+
+def test_a_file_is_read_once_per_process_and_shared_read_only(tmp_path):
+    p = _write(tmp_path)
+    first = data.load_mnist(p)
+    assert data.load_mnist(p) is first  # notebooks and the metrics share one copy
+    with pytest.raises(ValueError, match="read-only"):
+        first[0][0, 0, 0] = 1
+    import os as _os
+    np.savez(p, **_fake(n_train=40))
+    _os.utime(p, ns=(1, 1))  # a replaced file is read again
+    assert len(data.load_mnist(p)[0]) == 40
