@@ -1,12 +1,17 @@
-"""Checking a notebook's parameters before anything runs (taught in 01_background).
+"""Checking a notebook's parameters before anything runs (every notebook, and the runner).
 
-Every check raises :class:`ParameterError` with one sentence that names the
-parameter, the value it got and what is allowed, so a mistyped papermill
-``-p`` option stops the run before any training starts.
+``check(globals(), notebook)`` is the one call each notebook makes right after
+its ``parameters`` cell. Every rule raises :class:`ParameterError` with one
+sentence that names the parameter, the value it got and what is allowed, so a
+mistyped papermill ``-p`` option stops the run before any training starts.
+Lists of epochs that would run past ``EPOCHS`` are cut to it (with a note), so
+``-p EPOCHS 3`` alone is a valid override in every notebook.
 """
 import numbers
-import os
 from pathlib import Path
+
+from . import paths
+from .repro import RunConfig
 
 
 class ParameterError(ValueError):
@@ -21,55 +26,121 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def positive_int(name, value, minimum=1, maximum=None):
-    """Check a whole number in [minimum, maximum] and return it (01)."""
-    allowed = f"a whole number >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
-    if not _is_int(value) or value < minimum or (maximum is not None and value > maximum):
-        _fail(name, value, allowed)
-    return int(value)
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value
 
 
-def number(name, value, low=None, high=None, low_open=False, high_open=False):
-    """Check a real number inside the given bounds and return it as float (01)."""
+def whole(minimum=1, maximum=None):
+    """Rule: a whole number in [minimum, maximum]; either bound may name another parameter."""
+    def rule(name, value, p):
+        low, top = (p[b] if isinstance(b, str) else b for b in (minimum, maximum))
+        allowed = f"a whole number >= {low}" + (f" and <= {top}" if top is not None else "")
+        if not _is_int(value) or value < low or (top is not None and value > top):
+            _fail(name, value, allowed)
+        return int(value)
+    return rule
+
+
+def real(low=None, high=None, low_open=False, high_open=False):
+    """Rule: a real number inside the given bounds, returned as float."""
     lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
     hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
     allowed = "a number" + (f" {lo}" if lo else "") + (" and" if lo and hi else "") + (f" {hi}" if hi else "")
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or value != value:
-        _fail(name, value, allowed)
-    if low is not None and (value <= low if low_open else value < low):
-        _fail(name, value, allowed)
-    if high is not None and (value >= high if high_open else value > high):
-        _fail(name, value, allowed)
-    return float(value)
+
+    def rule(name, value, p):
+        if not _is_real(value) or (low is not None and (value <= low if low_open else value < low)) or \
+                (high is not None and (value >= high if high_open else value > high)):
+            _fail(name, value, allowed)
+        return float(value)
+    return rule
 
 
-def boolean(name, value):
-    """Check a True/False flag (01)."""
+def flag(name, value, p):
+    """Rule: True or False."""
     if not isinstance(value, bool):
         _fail(name, value, "True or False")
     return value
 
 
-def choice(name, value, choices):
-    """Check that ``value`` is one of ``choices`` (02)."""
-    if value not in choices:
-        _fail(name, value, "one of " + ", ".join(repr(c) for c in choices))
+def one_of(*choices):
+    """Rule: one of ``choices``."""
+    def rule(name, value, p):
+        if value not in choices:
+            _fail(name, value, "one of " + ", ".join(repr(c) for c in choices))
+        return value
+    return rule
+
+
+def epoch_list(epochs_name="EPOCHS"):
+    """Rule: a list of epochs; those past ``EPOCHS`` are dropped with a note, and ``EPOCHS`` itself is kept."""
+    def rule(name, value, p):
+        if not isinstance(value, (list, tuple)) or not value or not all(_is_int(v) and v >= 0 for v in value):
+            _fail(name, value, "a non-empty list of whole numbers >= 0, for example [0, 1, 5]")
+        last = p[epochs_name]
+        kept = sorted({int(v) for v in value if v <= last})
+        if len(kept) < len(set(value)):
+            kept = sorted(set(kept) | {last})
+            print(f"note: {name} cut to {kept} ({epochs_name} = {last}).")
+        return kept
+    return rule
+
+
+def real_list(low=0, high=1):
+    """Rule: a non-empty list of numbers in (low, high)."""
+    def rule(name, value, p):
+        if not isinstance(value, (list, tuple)) or not value or not all(_is_real(v) and low < v < high for v in value):
+            _fail(name, value, f"a non-empty list of numbers > {low} and < {high}, for example [0.0002, 0.001]")
+        return [float(v) for v in value]
+    return rule
+
+
+def multiple_of_10(name, value, p):
+    """Rule: a whole number >= 100 that is a multiple of 10 (the same number of samples of each digit)."""
+    if not _is_int(value) or value < 100 or value % 10:
+        _fail(name, value, "a whole number >= 100 and a multiple of 10 (the same number of each digit)")
+    return int(value)
+
+
+def capped(epochs_name="EPOCHS"):
+    """Rule: a whole number >= 0, cut to ``EPOCHS`` with a note (0 switches the feature off)."""
+    def rule(name, value, p):
+        value = whole(0)(name, value, p)
+        if value > p[epochs_name]:
+            print(f"note: {name} cut from {value} to {p[epochs_name]} ({epochs_name} = {p[epochs_name]}).")
+            return p[epochs_name]
+        return value
+    return rule
+
+
+def folder(name, value, p):
+    """Rule: None (the default folder) or a folder path given as a string."""
+    if value is not None and not isinstance(value, (str, Path)):
+        _fail(name, value, "None or a folder path")
     return value
 
 
-def int_list(name, value, minimum=0, maximum=None, allow_empty=False):
-    """Check a list of whole numbers in [minimum, maximum]; returns a sorted list (03)."""
-    allowed = f"a list of whole numbers >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
-    if not isinstance(value, (list, tuple)) or (not value and not allow_empty):
-        _fail(name, value, allowed + ("" if allow_empty else ", not empty"))
-    for v in value:
-        if not _is_int(v) or v < minimum or (maximum is not None and v > maximum):
-            _fail(name, value, allowed)
-    return sorted(set(int(v) for v in value))
+def _precision(name, value, p):
+    return one_of("auto", "float32", "mixed_bfloat16", "mixed_float16")(name, value, p)
+
+
+# One rule per parameter name, shared by every notebook that has the parameter (checked in this order).
+RULES = {
+    "EPOCHS": whole(1), "BATCH_SIZE": whole(1, 60000), "SEED": whole(0), "TRAIN_IMAGES": whole("BATCH_SIZE", 60000),
+    "LEARNING_RATE": real(0, 1, low_open=True), "BETA_1": real(0, 1, high_open=True),
+    "LATENT_DIM": whole(1, 1024), "D_OUTPUT": one_of("two_node", "logit"),
+    "G_LOSS": one_of("nonsaturating", "saturating"), "STABILIZE": flag, "LABEL_SMOOTHING": real(0, 0.5),
+    "COMPARE_EPOCHS": capped(), "SNAPSHOT_EPOCHS": epoch_list(), "VAL_EVERY": whole(1), "SCORE_EVERY": capped(),
+    "EVAL_SAMPLES": multiple_of_10, "RESUME": flag, "WIDTH": whole(8, 512), "EMA_DECAY": real(0, 1, high_open=True),
+    "LABEL_PLANES": flag, "PROJECTION": flag, "PRECISION": _precision,
+    "TOY_STEPS": whole(2), "D_ALONE_STEPS": whole(1),
+    "SWEEP_LEARNING_RATES": real_list(), "SWEEP_BETA_1": real_list(), "SWEEP_EPOCHS": whole(1),
+    "DCGAN_SWEEP_EPOCHS": whole(0), "FAILURE_LEARNING_RATE": real(0, 1),
+    "RUN_DIR": folder, "FIG_DIR": folder, "DENSE_RUN_DIR": folder, "DCGAN_RUN_DIR": folder,
+}
 
 
 def writable_dir(name, path):
-    """Create ``path`` if needed and check that files can be written there (01)."""
+    """Create ``path`` if needed and check that files can be written there."""
     p = Path(path)
     try:
         p.mkdir(parents=True, exist_ok=True)
@@ -84,9 +155,19 @@ def writable_dir(name, path):
     return p.resolve()
 
 
-def float_list(name, value):
-    """Check a non-empty list of real numbers; returns it as floats (04)."""
-    if not isinstance(value, (list, tuple)) or not value or not all(
-            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value):
-        _fail(name, value, "a non-empty list of numbers, for example [0.0002, 0.001]")
-    return [float(v) for v in value]
+def check(namespace, notebook, rules=RULES):
+    """Check every parameter of ``notebook`` found in ``namespace`` (its ``globals()``) and return a ``RunConfig``.
+
+    The checked values (epoch lists cut to EPOCHS, RUN_DIR and FIG_DIR as
+    resolved, writable folders) are put back into ``namespace``.
+    """
+    p = {}
+    for name, rule in rules.items():
+        if name in namespace:
+            p[name] = rule(name, namespace[name], p)
+    if "FIG_DIR" in p:
+        p["FIG_DIR"] = str(writable_dir("FIG_DIR", paths.fig_dir(notebook, p["FIG_DIR"])))
+    if "RUN_DIR" in p:
+        p["RUN_DIR"] = str(writable_dir("RUN_DIR", paths.run_dir(notebook, p["RUN_DIR"])))
+    namespace.update({k: Path(v) if k in ("RUN_DIR", "FIG_DIR") else v for k, v in p.items()})
+    return RunConfig(notebook, p)

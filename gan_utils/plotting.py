@@ -109,11 +109,7 @@ def _layer_rows(model):
             detail = f"rate {cfg['rate']}"
         elif kind == "InputLayer":
             kind = f"Input '{layer.name}'"
-        try:  # the name Keras gives a layer of this class when none is chosen
-            from keras.src.utils.naming import to_snake_case
-            default_name = to_snake_case(type(layer).__name__)
-        except ImportError:  # pragma: no cover
-            default_name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(layer).__name__).lower()
+        default_name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(layer).__name__).lower()
         if not kind.startswith("Input") and re.sub(r"_\d+$", "", layer.name) != default_name:
             kind += f" '{layer.name}'"
         params = layer.count_params()
@@ -173,28 +169,31 @@ def smooth(values, window=50):
         return num / den
 
 
-def plot_d_confidence(history, ax_fake, ax_real, label=None, window=5, color=None, equilibrium=0.5):
-    """Report Figure 2: mean D on generated (validation) and real images against iteration (02, 04).
+def plot_d_confidence(history, ax_fake, ax_real, label=None, window=5, color=None, label_smoothing=0.0):
+    """Report Figure 2: D's confidence at each validation step against iteration (02, 03, 04).
 
-    ``history``: list of per-iteration dicts with ``iteration``, ``val_d_fake``
-    and ``val_d_real``. Raw validation points, a smoothed line and the 1/2 line;
-    with one-sided label smoothing s, D's equilibrium value is (1 - s)/2 and
-    ``equilibrium`` draws it too.
+    Left: confidence that generated digits are fake, 1 - D(G(z)); right: confidence that real digits are
+    real, D(x). Raw validation points, a smoothed line, 1/2 (dashed) and, with one-sided label smoothing s,
+    the equilibrium values 1/2 + s/2 and 1/2 - s/2 (dotted).
     """
     it = np.array([r["iteration"] for r in history if r.get("val_d_fake") is not None], dtype=np.float64)
-    for ax, key, what, sym in ((ax_fake, "val_d_fake", "generated", "D(G(z))"), (ax_real, "val_d_real", "real", "D(x)")):
+    s = float(label_smoothing)
+    for ax, key, flip, title, sym, eq in (
+            (ax_fake, "val_d_fake", True, "generated digits are fake", "1 - D(G(z))", 0.5 + s / 2),
+            (ax_real, "val_d_real", False, "real digits are real", "D(x)", 0.5 - s / 2)):
         v = np.array([r[key] for r in history if r.get(key) is not None], dtype=np.float64)
+        v = 1.0 - v if flip else v
         pts = ax.plot(it, v, ".", ms=3, alpha=0.35, color=color)
         ax.plot(it, smooth(v, window), "-", lw=1.8, color=pts[0].get_color(), label=label)
         ax.axhline(0.5, color="k", ls="--", lw=0.8)
-        if abs(equilibrium - 0.5) > 1e-9:
-            ax.axhline(equilibrium, color="k", ls=":", lw=0.8)
-            ax.text(it[0] if len(it) else 0, equilibrium - 0.05, f"equilibrium with label smoothing: {equilibrium:g}",
-                    fontsize=8)
+        if s:
+            ax.axhline(eq, color="k", ls=":", lw=0.9)
+            ax.annotate(f"equilibrium with label smoothing {s:g}: {eq:g}", (0.02, eq), xycoords=("axes fraction", "data"),
+                        xytext=(0, 3), textcoords="offset points", fontsize=8)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("iteration")
         ax.set_ylabel(f"mean {sym}, validation")
-        ax.set_title(f"D's confidence that {what} images are real")
+        ax.set_title(f"D's confidence that {title}")
     return ax_fake, ax_real
 
 

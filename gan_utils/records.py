@@ -1,0 +1,123 @@
+"""A run's records on disk: history, epochs, quality checks, snapshots, metrics (02, 03, 04).
+
+A run folder holds ``run_info.json`` (parameters, seed, versions),
+``history.csv`` (one row per iteration), ``epochs.csv``, ``quality.csv``,
+``snapshots.npz`` (the fixed-noise grid at chosen epochs), ``metrics.json``
+(final scores), ``checkpoint.npz`` and ``generator.keras``. Every file is
+written atomically, so an interrupted run never leaves a half-written one.
+"""
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .repro import atomic_write_text
+
+
+class Run:
+    """A run's records in memory: ``history``, ``epoch_log`` and ``quality`` (lists of dicts),
+    ``snapshots`` (epoch -> uint8 images), ``info`` (run_info.json) and its folder ``dir``."""
+
+    def __init__(self, run_dir, info=None):
+        self.dir = Path(run_dir)
+        self.info = info or {}
+        self.history, self.epoch_log, self.quality, self.snapshots = [], [], [], {}
+        self.resumed_from = 0
+
+    @property
+    def train_seconds(self):
+        """Seconds of training so far (evaluation during training excluded)."""
+        return self.epoch_log[-1]["train_seconds"] if self.epoch_log else 0.0
+
+    @property
+    def parameters(self):
+        return self.info.get("parameters", {})
+
+    def save(self):
+        """Write every record file of the run folder."""
+        write_csv(self.dir / "history.csv", self.history)
+        write_csv(self.dir / "epochs.csv", self.epoch_log)
+        write_csv(self.dir / "quality.csv", self.quality)
+        if self.snapshots:
+            tmp = self.dir / "snapshots.tmp.npz"
+            np.savez_compressed(tmp, **{f"epoch_{e:04d}": v for e, v in sorted(self.snapshots.items())})
+            os.replace(tmp, self.dir / "snapshots.npz")
+
+    def truncate(self, epoch, iteration):
+        """Keep only the records up to ``epoch`` (and ``iteration``): the state a checkpoint restores."""
+        self.history = [r for r in self.history if r["iteration"] <= iteration]
+        self.epoch_log = [r for r in self.epoch_log if r["epoch"] <= epoch]
+        self.quality = [r for r in self.quality if r["epoch"] <= epoch]
+        self.snapshots = {e: v for e, v in self.snapshots.items() if e <= epoch}
+
+
+def write_csv(path, rows):
+    """Write a list of dicts as CSV; the columns are the union of the rows' keys, in first-seen order."""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    lines = [",".join(columns)] + [",".join("" if r.get(c) is None else repr(r[c]) if isinstance(r[c], float)
+                                            else str(r[c]) for c in columns) for r in rows]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def _number(text):
+    if text == "":
+        return None
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text and "e" not in text else value
+
+
+def read_csv(path):
+    """Read a CSV written by ``write_csv``: numbers back as int or float, empty cells as None."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def load_run(run_dir):
+    """Read a finished or interrupted run from ``run_dir`` (04); FileNotFoundError names what to run first."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "history.csv").is_file():
+        raise FileNotFoundError(f"{run_dir} holds no run (no history.csv). Run the notebook that trains it first.")
+    info_path = run_dir / "run_info.json"
+    run = Run(run_dir, json.loads(info_path.read_text()) if info_path.is_file() else {})
+    run.history, run.epoch_log, run.quality = (read_csv(run_dir / n) for n in ("history.csv", "epochs.csv",
+                                                                                "quality.csv"))
+    if (run_dir / "snapshots.npz").is_file():
+        with np.load(run_dir / "snapshots.npz", allow_pickle=False) as f:
+            run.snapshots = {int(k.split("_")[1]): f[k] for k in f.files}
+    metrics = run_dir / "metrics.json"
+    run.metrics = json.loads(metrics.read_text()) if metrics.is_file() else {}
+    return run
+
+
+def prepare_dir(run_dir, resume):
+    """Make ``run_dir`` ready: kept as it is to resume; otherwise an earlier run is moved to ``<name>-previous``."""
+    run_dir = Path(run_dir)
+    if resume:
+        if not (run_dir / "checkpoint.npz").is_file():
+            print(f"RESUME = True but {run_dir} holds no checkpoint yet: starting from epoch 0.")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir
+    if run_dir.exists() and any(p.name != ".write_test" for p in run_dir.iterdir()):
+        previous = run_dir.with_name(run_dir.name + "-previous")
+        if previous.exists():
+            shutil.rmtree(previous)
+        run_dir.rename(previous)
+        print(f"{run_dir} held an earlier run; it was moved to {previous} (set RESUME = True to continue a run).")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def save_metrics(run_dir, scores, run=None):
+    """Write the final scores (and timing) of a run to ``run_dir/metrics.json`` (02, 03)."""
+    out = {k: v for k, v in scores.items() if isinstance(v, (int, float, list, dict))}
+    if run is not None and run.epoch_log:
+        out["epochs"] = int(run.epoch_log[-1]["epoch"])
+        out["train_seconds"] = float(run.train_seconds)
+        out["seconds_per_epoch"] = float(np.median([r["seconds"] for r in run.epoch_log]))
+    atomic_write_text(Path(run_dir) / "metrics.json", json.dumps(out, indent=1, default=float))
+    return out
