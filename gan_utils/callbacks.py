@@ -269,7 +269,7 @@ def fit(gan, config, x_train, y_train=None, *, x_val, y_val=None, callbacks=(), 
     print(f"Training epochs {run.resumed_from + 1}-{epochs} of {steps} iterations (batch {batch_size}); "
           f"records in {run_dir}", flush=True)
     try:
-        gan.fit(ds, epochs=epochs, initial_epoch=run.resumed_from, steps_per_epoch=steps, callbacks=cbs, verbose=0)
+        gan.fit(ds, epochs=epochs, initial_epoch=run.resumed_from, steps_per_epoch=steps, callbacks=cbs, verbose=0, shuffle=False)
     except TrainingDiverged:
         run.save()
         raise

@@ -153,7 +153,14 @@ def evaluation_classifier():
                   f"({type(e).__name__}: {str(e)[:150]}); retraining.", flush=True)
             model = None
     if model is None:
-        model, stats = _train_classifier(CLASSIFIER_CONFIG)
+        print("Training the evaluation classifier once (about a minute on a 2-core CPU; cached afterwards) ...",
+              flush=True)
+        policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy("float32")  # whatever precision the GANs train in
+        try:
+            model, stats = _train_classifier(CLASSIFIER_CONFIG)
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
         stats.update(key=key, config=CLASSIFIER_CONFIG, keras=keras.__version__,
                      trained=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
         model_path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,15 +7,21 @@
 
 Every parameter a preset or ``-p`` names must exist in the notebook's
 ``parameters`` cell (papermill's notebook inspection); a misspelled one stops
-the run before anything executes. Executed notebooks go to
-``runs/executed/<preset>/``; figures go where each notebook's ``FIG_DIR``
-says (by default ``figures/<notebook>/``).
+the run before anything executes. Where things go: the classroom preset
+writes the committed gallery ``figures/<notebook>/`` and ``runs/<notebook>/``;
+the paper preset ``figures/paper/<notebook>/`` and ``runs/paper/<notebook>/``;
+smoke and runs with other ``-p`` values ``runs/<smoke|custom>/<notebook>/``
+with figures in ``runs/<smoke|custom>/figures/<notebook>/`` (``--figures DIR``
+or ``-p FIG_DIR`` choose another folder). Executed notebooks and their full
+logs go to ``runs/executed/<preset>/``. The log shows one progress line per
+epoch, notes and findings; ``--verbose`` streams everything.
 """
 import argparse
 import ast
+import functools
 import json
 import logging
-import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -53,8 +59,11 @@ EXPECTED_MINUTES = {
     "smoke": {"01_background": 0.5, "02_dense_gan": 0.5, "03_conditional_dcgan": 0.7, "04_convergence_analysis": 1},
 }
 
-
 SUMMARY_METRICS = ("accuracy", "fid_ratio", "min_share", "entropy_bits", "seconds_per_epoch")
+# Parameters that say where things go (or resume a run) without changing its results.
+LOCATIONS = ("FIG_DIR", "RUN_DIR", "DENSE_RUN_DIR", "DCGAN_RUN_DIR")
+UPSTREAM = {"DENSE_RUN_DIR": "02_dense_gan", "DCGAN_RUN_DIR": "03_conditional_dcgan"}
+NEUTRAL = LOCATIONS + ("RESUME",)
 
 
 class ContractError(ValueError):
@@ -78,6 +87,7 @@ def select(only):
     return [n for n in NOTEBOOKS if n in chosen]
 
 
+@functools.lru_cache(maxsize=None)
 def notebook_parameters(name):
     """The parameters a notebook declares in its ``parameters`` cell, via papermill (README)."""
     import papermill
@@ -121,11 +131,131 @@ def plan(preset, names, overrides=()):
     return result
 
 
+def run_label(preset, params):
+    """Where a run's outputs belong: "classroom" (the gallery), "paper", "smoke" or "custom".
+
+    A run is "custom" when ``params`` change a result-bearing value of its preset
+    (locations and RESUME do not count).
+    """
+    for n, p in params.items():
+        own = PRESETS[preset].get(n, {})
+        if any(k not in NEUTRAL and (k not in own or own[k] != v) for k, v in p.items()):
+            return "custom"
+    return preset
+
+
+def parameters(preset, names, overrides=(), figures=None):
+    """``plan`` plus where each notebook writes (FIG_DIR, RUN_DIR, 04's upstream run folders).
+
+    Classroom: the notebooks' defaults (the committed ``figures/<notebook>/``). Paper:
+    ``figures/paper/<nb>`` and ``runs/paper/<nb>``. Smoke and custom runs: ``runs/<label>/<nb>``
+    and ``runs/<label>/figures/<nb>``. ``figures``: a folder for every notebook's figures
+    (``<figures>/<nb>``). Explicit ``-p`` values always win. Returns (label, parameters).
+    """
+    params = plan(preset, names, overrides)
+    label = run_label(preset, params)
+    root = paths.output_root()
+    if label == "paper":
+        runs, figs = root / "runs" / "paper", root / "figures" / "paper"
+    elif label != "classroom":
+        runs = root / "runs" / label
+        figs = runs / "figures"
+    else:
+        runs = figs = None
+    if figures:
+        figs = Path(figures).expanduser().resolve()
+    explicit = {(k.rpartition(":")[0], k.rpartition(":")[2]) for k, _ in overrides}
+    for n in names:
+        declared = notebook_parameters(n)
+        wanted = {"FIG_DIR": figs / n if figs else None, "RUN_DIR": runs / n if runs else None}
+        wanted.update({k: runs / up if runs else None for k, up in UPSTREAM.items()})
+        for k, v in wanted.items():
+            mine = any(k == name and (not t or n in select([t])) for t, name in explicit)
+            if v is not None and k in declared and not mine:
+                params[n][k] = str(v)
+    return label, params
+
+
+def where(name, parameters):
+    """(figure folder, run folder) a notebook writes to with these parameters."""
+    return paths.fig_dir(name, parameters.get("FIG_DIR")), paths.run_dir(name, parameters.get("RUN_DIR"))
+
+
+EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+)\s+[\d.]+ s\s+ETA (\d+) s")
+KEEP_LINE = re.compile(r"^(note:|Findings|Notebook finished|Resumed from|Interrupted|The run in .* nothing to train)")
+PAPERMILL_LINE = re.compile(r"^(Executing Cell|Ending Cell|Executing notebook with kernel|Input Notebook:|"
+                            r"Output Notebook:|Working directory:)")
+
+
+class KernelLog(logging.Handler):
+    """Handler for papermill's logger: keeps the kernel's output and prints a condensed view.
+
+    ``mode``: "verbose" prints every message, "progress" one line per epoch plus notes and findings,
+    "quiet" nothing. Every message also goes to ``log_file`` (when given).
+    """
+
+    def __init__(self, name, mode="progress", log_file=None, stream=None, clock=time.perf_counter):
+        super().__init__(logging.INFO)
+        self.name, self.mode, self.stream, self.clock = name, mode, stream or sys.stdout, clock
+        self.t0, self.lines, self.in_findings = clock(), [], False
+        self.file = open(log_file, "w", encoding="utf-8") if log_file else None
+
+    def condense(self, line):
+        """The progress line for one line of kernel output, or None to hide it."""
+        m = EPOCH_LINE.match(line)
+        if m:
+            self.in_findings = False
+            return (f"  {self.name}: epoch {m[1]}/{m[2]}, {self.clock() - self.t0:.0f} s elapsed, "
+                    f"ETA {m[3]} s")
+        if KEEP_LINE.match(line) or (self.in_findings and line.startswith("- ")):
+            self.in_findings = line.startswith(("Findings", "- "))
+            return f"  {self.name}: {line}"
+        self.in_findings = False
+        return None
+
+    def emit(self, record):
+        msg = record.getMessage()
+        if self.file:
+            self.file.write(msg.rstrip("\n") + "\n")
+            self.file.flush()
+        if self.mode == "verbose":
+            print(msg.rstrip("\n"), file=self.stream, flush=True)
+        if PAPERMILL_LINE.match(msg):
+            return
+        for line in msg.splitlines():
+            self.lines.append(line)
+            shown = self.condense(line.rstrip())
+            if shown and self.mode == "progress":
+                print(shown, file=self.stream, flush=True)
+
+    def close(self):
+        if self.file:
+            self.file.close()
+        super().close()
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def _failure_message(name, err):
     cell = getattr(err, "exec_count", None)
     index = getattr(err, "cell_index", None)
     where = f"cell {index}" + (f" (In [{cell}])" if cell is not None else "") if index is not None else "a cell"
     return f"{name} failed in {where}: {getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}"
+
+
+def _failure_report(name, err, log, notebook, log_file, tail=80):
+    """What a failure prints: the kernel's last output, the failing cell and its traceback."""
+    out = [f"\nFAILED: {_failure_message(name, err)}"]
+    if log.mode != "verbose" and log.lines:
+        out += [f"--- last {min(tail, len(log.lines))} lines of the kernel's output (all: {log_file}) ---"]
+        out += log.lines[-tail:]
+    if getattr(err, "source", None):
+        out += [f"--- the failing cell (index {err.cell_index}) ---", err.source]
+    if getattr(err, "traceback", None):
+        out += ["--- traceback ---", ANSI.sub("", "\n".join(err.traceback))]
+    out.append(f"The executed notebook, with the error in place: {notebook}")
+    return "\n".join(out)
 
 
 def execute(name, parameters, out_dir, log_output=True):
@@ -140,14 +270,8 @@ def execute(name, parameters, out_dir, log_output=True):
     return time.perf_counter() - t0
 
 
-def _figures(name, parameters):
-    d = paths.fig_dir(name, parameters.get("FIG_DIR"))
-    return sorted(d.glob("*.png")) if d.is_dir() else []
-
-
 def _metrics(name, parameters):
-    d = paths.run_dir(name, parameters.get("RUN_DIR"))
-    p = d / "metrics.json"
+    p = where(name, parameters)[1] / "metrics.json"
     return json.loads(p.read_text()) if p.is_file() else None
 
 
@@ -158,46 +282,65 @@ def main(argv=None):
     ap.add_argument("--only", nargs="+", default=[], metavar="NB", help="run only these notebooks (e.g. 02 03)")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="override a parameter (NAME or NN:NAME for one notebook); VALUE is a Python literal")
+    ap.add_argument("--figures", default=None, metavar="DIR", help="write figures to DIR/<notebook>/")
     ap.add_argument("--out", default=None, help="folder for the executed notebooks (default: runs/executed/PRESET)")
     ap.add_argument("--check", action="store_true", help="check the plan and the parameter names, run nothing")
-    ap.add_argument("--quiet", action="store_true", help="do not stream the notebooks' output")
+    log_mode = ap.add_mutually_exclusive_group()
+    log_mode.add_argument("--verbose", action="store_true", help="stream every line of the notebooks' output")
+    log_mode.add_argument("--quiet", action="store_true", help="print nothing but the plan and the summary")
     args = ap.parse_args(argv)
 
     try:
         names = select(args.only)
-        params = plan(args.preset, names, [(k, parse_value(v)) for k, v in args.parameter])
+        overrides = [(k, parse_value(v)) for k, v in args.parameter]
+        label, params = parameters(args.preset, names, overrides, args.figures)
     except ContractError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out_dir = Path(args.out).resolve() if args.out else paths.output_root() / "runs" / "executed" / args.preset
+    out_dir = Path(args.out).resolve() if args.out else paths.output_root() / "runs" / "executed" / label
     expected = sum(EXPECTED_MINUTES[args.preset].get(n, 1) for n in names)
-    print(f"Plan: preset {args.preset!r}, {len(names)} notebook(s), about {expected:g} min on a 2-core CPU "
+    print(f"Plan: preset {args.preset!r}" + (" with overrides (a custom run)" if label == "custom" else "") +
+          f", {len(names)} notebook(s), about {expected:g} min on a 2-core CPU "
           f"(plus about 1 min once to train the evaluation classifier if it is not cached).")
     for n in names:
-        shown = ", ".join(f"{k}={v!r}" for k, v in params[n].items()) or "defaults"
-        print(f"  {n}: {shown}")
-    print(f"Executed notebooks -> {out_dir}", flush=True)
+        shown = ", ".join(f"{k}={v!r}" for k, v in params[n].items() if k not in LOCATIONS) or "defaults"
+        figs, runs = where(n, params[n])
+        print(f"  {n}: {shown}\n      figures -> {figs}")
+        if "RUN_DIR" in notebook_parameters(n):
+            print(f"      runs    -> {runs}")
+        for k in UPSTREAM:
+            if params[n].get(k):
+                print(f"      reads   -> {params[n][k]} ({k})")
+    print(f"Executed notebooks and logs -> {out_dir}", flush=True)
     if args.check:
         return 0
 
-    if not args.quiet:
-        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-        logging.getLogger("papermill").setLevel(logging.INFO)
-        for noisy in ("traitlets", "asyncio", "matplotlib"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    mode = "verbose" if args.verbose else "quiet" if args.quiet else "progress"
+    pm_logger = logging.getLogger("papermill")
+    pm_logger.setLevel(logging.INFO)
+    pm_logger.propagate = False
     summary = []
     for i, n in enumerate(names, 1):
-        print(f"\n[{i}/{len(names)}] {n} ...", flush=True)
+        if mode != "quiet":
+            print(f"\n[{i}/{len(names)}] {n} ...", flush=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        log = KernelLog(n, mode, log_file=out_dir / f"{n}.log")
+        pm_logger.addHandler(log)
         try:
-            seconds = execute(n, params[n], out_dir, log_output=not args.quiet)
+            seconds = execute(n, params[n], out_dir)
         except Exception as e:  # papermill's PapermillExecutionError carries the failing cell
-            print(f"\nFAILED: {_failure_message(n, e)}\nThe executed notebook, with the error in place: "
-                  f"{out_dir / (n + '.ipynb')}", file=sys.stderr, flush=True)
+            print(_failure_report(n, e, log, out_dir / f"{n}.ipynb", out_dir / f"{n}.log"), file=sys.stderr,
+                  flush=True)
             return 1
-        figs = _figures(n, params[n])
+        finally:
+            pm_logger.removeHandler(log)
+            log.close()
+        figs = sorted(where(n, params[n])[0].glob("*.png"))
         summary.append({"notebook": n, "seconds": round(seconds, 1), "figures": [str(f) for f in figs],
                         "metrics": _metrics(n, params[n])})
-        print(f"[{i}/{len(names)}] {n} done in {seconds:.0f} s, {len(figs)} figure(s)", flush=True)
+        if mode != "quiet":
+            print(f"[{i}/{len(names)}] {n} done in {seconds:.0f} s, {len(figs)} figure(s) in "
+                  f"{where(n, params[n])[0]}", flush=True)
 
     print("\nSummary")
     for s in summary:
@@ -205,7 +348,7 @@ def main(argv=None):
         key = ", ".join(f"{k} {m[k]:.3g}" for k in SUMMARY_METRICS if isinstance(m.get(k), (int, float)))
         print(f"  {s['notebook']:<26} {s['seconds']:7.0f} s  {len(s['figures']):2d} figures  {key}")
     print(f"  total {sum(s['seconds'] for s in summary):.0f} s")
-    (out_dir / "summary.json").write_text(json.dumps({"preset": args.preset, "parameters": params,
+    (out_dir / "summary.json").write_text(json.dumps({"preset": args.preset, "label": label, "parameters": params,
                                                       "notebooks": summary}, indent=2, default=str))
     return 0
 
