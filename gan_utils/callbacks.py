@@ -81,8 +81,8 @@ class History(keras.callbacks.Callback):
             raise TrainingDiverged(
                 f"Training diverged at iteration {it} (epoch {self.epoch + 1}): "
                 + ", ".join(f"{k} = {row[k]}" for k in bad)
-                + ". Lower LEARNING_RATE (the report's 0.0002 is stable) and start again, or resume from the "
-                  "last good checkpoint with RESUME = True.")
+                + ". Lower LEARNING_RATE (the report's 0.0002 is stable) and start again with RESUME = False "
+                  "(resuming repeats the same steps exactly).")
         if self.check is not None and self.val_every and it % self.val_every == 0:
             row.update(self.check())
 
@@ -243,18 +243,18 @@ def fit(gan, config, x_train, y_train=None, *, x_val, y_val=None, callbacks=(), 
     """
     epochs, seed, batch_size = config["EPOCHS"], config["SEED"], config["BATCH_SIZE"]
     run_dir = records.prepare_dir(config["RUN_DIR"], config.get("RESUME", False))
-    info = json.loads(config.write(run_dir).read_text())
-    run, fingerprint = records.Run(run_dir, info), config.fingerprint()
+    run, fingerprint = records.Run(run_dir), config.fingerprint()
     extra = {cb.checkpoint_name: cb.generator for cb in callbacks if hasattr(cb, "checkpoint_name")}
     cond, sampler = is_conditional(gan), sampler or gan.generator
     ckpt = run_dir / "checkpoint.npz"
     if config.get("RESUME", False) and ckpt.is_file():
-        start, iteration = checkpoint.restore(ckpt, gan, fingerprint, extra)
+        start, iteration = checkpoint.restore(ckpt, gan, fingerprint, extra)  # refuses other settings first
         old = records.load_run(run_dir)
         run.history, run.epoch_log, run.quality, run.snapshots = old.history, old.epoch_log, old.quality, old.snapshots
         run.truncate(start, iteration)
         run.resumed_from = start
         print(f"Resumed from {ckpt}: epoch {start}, iteration {iteration}.")
+    run.info = json.loads(config.write(run_dir).read_text())
     if run.resumed_from >= epochs:
         print(f"The run in {run_dir} already has {run.resumed_from} epochs (EPOCHS = {epochs}); nothing to train.")
         return run

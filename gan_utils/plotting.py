@@ -4,7 +4,6 @@
 names (by default ``figures/<notebook>/``), works headless, and refuses a bare
 file name so nothing lands in the current directory by accident.
 """
-import re
 from pathlib import Path
 
 import numpy as np
@@ -64,95 +63,195 @@ def image_grid(images, nrows=None, ncols=None, ax=None, row_labels=None, col_lab
     return ax
 
 
+def save_gif(snapshots, name, fig_dir, nrows=10, fps=2, title_fmt="epoch {}"):
+    """Animate the fixed-noise grid: one frame per epoch of ``snapshots`` (epoch -> (N, 28, 28) uint8) (02, 03).
+
+    Writes ``fig_dir/name.gif`` (about 300x320 pixels per frame) and returns the path.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import PillowWriter
+
+    fig_dir = Path(fig_dir)
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    path = fig_dir / (name if name.endswith(".gif") else name + ".gif")
+    fig = plt.figure(figsize=(3.0, 3.2), dpi=DPI)
+    ax = fig.add_axes([0.02, 0.02, 0.96, 0.88])
+    writer = PillowWriter(fps=fps)
+    with writer.saving(fig, str(path), dpi=DPI):
+        for epoch in sorted(snapshots):
+            ax.clear()
+            image_grid(snapshots[epoch], nrows=nrows, ax=ax)
+            ax.set_title(title_fmt.format(epoch), fontsize=10)
+            writer.grab_frame()
+    plt.close(fig)
+    return path
+
+
 def _inbound(model):
-    """Layer name -> names of the layers feeding it, from the functional model's config."""
-    out = {}
-    for cfg in model.get_config().get("layers", []):
-        names = []
-
-        def walk(x):
-            if isinstance(x, dict):
-                hist = x.get("config", {}).get("keras_history") if x.get("class_name") == "__keras_tensor__" else None
-                if hist:
-                    names.append(hist[0])
-                else:
-                    for v in x.values():
-                        walk(v)
-            elif isinstance(x, (list, tuple)):
-                for v in x:
-                    walk(v)
-
-        walk(cfg.get("inbound_nodes", []))
-        out[cfg["name"]] = names
-    return out
+    """Layer name -> names of the layers feeding it, in order, from the functional model's config."""
+    def walk(x):
+        if isinstance(x, dict):
+            if x.get("class_name") == "__keras_tensor__":
+                return [x["config"]["keras_history"][0]]
+            x = list(x.values())
+        return [n for v in x for n in walk(v)] if isinstance(x, (list, tuple)) else []
+    return {cfg["name"]: walk(cfg.get("inbound_nodes", [])) for cfg in model.get_config()["layers"]}
 
 
-def _layer_rows(model):
-    rows = []
+_MODIFIERS = {"Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "BatchNormalization",
+              "LayerNormalization", "Dropout"}
+_RESHAPES = {"Reshape", "Flatten", "UpSampling2D"}
+
+
+def _shape(layer):
+    return "×".join("?" if s is None else str(s) for s in layer.output.shape[1:])
+
+
+def _describe(layer):
+    k, c = type(layer).__name__, layer.get_config()
+    act = {"relu": "ReLU", "linear": "", "None": ""}.get(str(c.get("activation")), str(c.get("activation")))
+    extra = (f", {act}" if act else "") + ("" if c.get("use_bias", True) else ", no bias")
+    if k.startswith("Conv"):
+        return f"{k} {c['filters']}, {c['kernel_size'][0]}×{c['kernel_size'][1]}, stride {c['strides'][0]}{extra}"
+    return {"InputLayer": f"{layer.name} ({_shape(layer)})", "Dense": f"Dense {c.get('units')}{extra}",
+            "Activation": act, "BatchNormalization": "BatchNorm", "Dropout": f"Dropout {c.get('rate')}",
+            "LeakyReLU": f"LeakyReLU {c.get('negative_slope', c.get('alpha'))}",
+            "UpSampling2D": "UpSampling {}×{}".format(*(c.get("size") or "??"))}.get(k, k)
+
+
+def _graph(model):
+    """Blocks: a layer with the activation, normalization, dropout and reshape layers it alone feeds."""
     inbound = _inbound(model)
-    previous = None
+    uses = {n: sum(n in v for v in inbound.values()) for n in inbound}
+    blocks, block_of = [], {}
     for layer in model.layers:
-        shape = layer.output.shape if hasattr(layer, "output") else None
-        shape = "x".join("?" if s is None else str(s) for s in shape[1:]) if shape is not None else ""
-        kind = type(layer).__name__
-        detail = ""
-        cfg = layer.get_config()
-        if kind == "Dense":
-            detail = f"{cfg['units']} unit" + ("s" if cfg["units"] > 1 else "") + (f", {cfg['activation']}" if cfg.get("activation") not in (None, "linear") else "")
-        elif kind in ("Conv2D", "Conv2DTranspose"):
-            detail = f"{cfg['filters']} filters {cfg['kernel_size'][0]}x{cfg['kernel_size'][1]}, stride {cfg['strides'][0]}"
-            if cfg.get("activation") not in (None, "linear"):
-                detail += f", {cfg['activation']}"
-        elif kind == "LeakyReLU":
-            detail = f"slope {cfg.get('negative_slope', cfg.get('alpha'))}"
-        elif kind == "Dropout":
-            detail = f"rate {cfg['rate']}"
-        elif kind == "InputLayer":
-            kind = f"Input '{layer.name}'"
-        default_name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(layer).__name__).lower()
-        if not kind.startswith("Input") and re.sub(r"_\d+$", "", layer.name) != default_name:
-            kind += f" '{layer.name}'"
-        params = layer.count_params()
-        sources = inbound.get(layer.name, [])
-        chained = sources == [previous] if previous is not None else False
-        if sources and not chained:
-            detail = (detail + "; " if detail else "") + "from " + " + ".join(sources)
-        rows.append((kind, detail, shape, params, chained))
-        previous = layer.name
-    return rows
+        src, k = inbound.get(layer.name, []), type(layer).__name__
+        if k in _MODIFIERS | _RESHAPES and len(src) == 1 and uses[src[0]] == 1 and src[0] in block_of:
+            b = block_of[src[0]]
+            blocks[b]["layers"].append(layer)
+        else:
+            b = len(blocks)
+            blocks.append({"layers": [layer], "kind": k, "inputs": list(dict.fromkeys(block_of[s] for s in src))})
+        block_of[layer.name] = b
+    for blk in blocks:
+        lines, mod = [], False
+        for layer in blk["layers"]:
+            k, d = type(layer).__name__, _describe(layer)
+            if k in _MODIFIERS and mod:
+                lines[-1] += f", {d}"
+            elif k in ("Reshape", "Flatten") and lines and not mod and "→" not in lines[-1]:
+                lines[-1] += f" → {_shape(layer)}"
+            elif k in _MODIFIERS or k in ("Dense", "InputLayer"):
+                lines.append(d)
+            else:
+                lines += [d, f"→ {_shape(layer)}"] if len(d) > 24 else [f"{d} → {_shape(layer)}"]
+            mod = k in _MODIFIERS
+        blk["text"] = lines
+    return blocks
 
 
-def plot_architecture(models, titles=None, fig_width=5.0):
-    """Draw Keras models as columns of boxes: layer, settings, output shape, parameters (02, 03).
+def _layout(model, blocks):
+    """(row, column) per block: the longest path from the first input down column 0, branches beside it."""
+    n, users = len(blocks), [[] for _ in blocks]
+    for b, blk in enumerate(blocks):
+        for p in blk["inputs"]:
+            users[p].append(b)
+    row, dist = [0] * n, [None] * n
+    first = model.get_config()["input_layers"]
+    first = first[0] if isinstance(first[0], (list, tuple)) else first
+    dist[next(b for b, blk in enumerate(blocks) if blk["layers"][0].name == first[0])] = 0
+    for b in range(n):
+        row[b] = 1 + max((row[p] for p in blocks[b]["inputs"]), default=-1)
+        ds = [dist[p] for p in blocks[b]["inputs"] if dist[p] is not None]
+        dist[b] = 1 + max(ds) if ds else dist[b]
+    main, b = [], max(b for b in range(n) if not users[b] and dist[b] is not None)
+    while b is not None:  # back along the longest path from the first input
+        main.append(b)
+        b = max((p for p in blocks[b]["inputs"] if dist[p] is not None), key=lambda p: dist[p], default=None)
+    for b in reversed(range(n)):  # branches sit just above the block they join
+        if b not in main and blocks[b]["inputs"] and users[b]:
+            row[b] = min(row[c] for c in users[b]) - 1
+    col, cells, passed = {b: 0 for b in main}, {(row[b], 0) for b in main}, set()
 
-    Drawn from the models themselves, so the figure cannot disagree with the code.
-    Returns the matplotlib Figure.
+    def route(a, b):  # the grid cells an arrow from a to b passes (down, then sideways into b; or out, then down)
+        (r1, c1), (r2, c2) = (row[a], col[a]), (row[b], col[b])
+        if c2 < c1:
+            return {(r, c1) for r in range(r1 + 1, r2 + 1)} | {(r2, c) for c in range(c2 + 1, c1)}
+        return {(r1, c) for c in range(c1 + 1, c2 + 1)} | {(r, c2) for r in range(r1 + 1, r2)}
+
+    for b in sorted(set(range(n)) - set(main), key=lambda b: (row[b], b)):
+        for col[b] in range(1, n + 1):  # the first free column whose arrows cross no block
+            crossed = set().union(*(route(p, b) for p in blocks[b]["inputs"] if p in col),
+                                  *(route(b, q) for q in users[b] if q in col))
+            if (row[b], col[b]) not in cells | passed and not crossed & cells:
+                cells.add((row[b], col[b]))
+                passed |= crossed
+                break
+    return row, col
+
+
+_COLORS = {"InputLayer": "#dbe9f6", "Dense": "#fde2c8", "Conv2D": "#fde2c8", "Conv2DTranspose": "#fde2c8",
+           "Concatenate": "#d9f0d3", "Add": "#d9f0d3", "Dot": "#d9f0d3", "Multiply": "#d9f0d3"}
+
+
+def plot_architecture(models, titles=None, fig_width=None):
+    """Draw Keras functional models as the report's Figure 1: blocks with sizes, arrows, inputs joining (02, 03).
+
+    Drawn from the models themselves, so it cannot disagree with the code. ``fig_width``: the least
+    width in inches. Returns the matplotlib Figure.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
 
-    tables = [_layer_rows(m) for m in models]
-    n_rows = max(len(t) for t in tables)
-    fig, axes = plt.subplots(1, len(models), figsize=(fig_width * len(models), 0.55 * n_rows + 1.5), squeeze=False)
-    for ax, model, rows, title in zip(axes[0], models, tables, titles or [m.name for m in models]):
-        ax.set_xlim(0, 1)
-        ax.set_ylim(-n_rows - 0.3, 0.8)
+    CH, LH, PAD, GAP = 0.066, 0.16, 0.1, 0.35  # inches: per character, per line, inside a box, between columns
+    titles = titles or [m.name for m in models]
+    drawn = []
+    for model, title in zip(models, titles):
+        blocks = _graph(model)
+        row, col = _layout(model, blocks)
+        ncol = max(col.values()) + 1
+        width = [max([len(max(blk["text"], key=len)) * CH + 2 * PAD for b, blk in enumerate(blocks) if col[b] == c],
+                     default=0.5) for c in range(ncol)]
+        pitch = max(len(blk["text"]) for blk in blocks) * LH + 2 * PAD + 0.3
+        x = [sum(width[:c]) + GAP * c + width[c] / 2 for c in range(ncol)]
+        w = max(sum(width) + GAP * (ncol - 1), len(title) * 0.09)
+        drawn.append((model, title, blocks, row, col, width, pitch, x, w, (max(row) + 1) * pitch - 0.25))
+    height = max(d[-1] for d in drawn)
+    fig_w = max(sum(d[-2] for d in drawn) + 0.5 * (len(drawn) - 1) + 0.4, fig_width or 0)
+    fig = plt.figure(figsize=(fig_w, height + 1.1))
+    left = 0.2 + (fig_w - 0.4 - sum(d[-2] for d in drawn) - 0.5 * (len(drawn) - 1)) / 2
+    for model, title, blocks, row, col, width, pitch, x, w, _ in drawn:
+        ax = fig.add_axes([left / fig_w, 0.4 / (height + 1.1), w / fig_w, height / (height + 1.1)])
+        left += w + 0.5
+        ax.set_xlim(0, w)
+        ax.set_ylim(-height, 0)
         ax.axis("off")
         ax.set_title(f"{title}\n{model.count_params():,} parameters", fontsize=11)
-        for i, (kind, detail, shape, params, chained) in enumerate(rows):
-            y = -i
-            color = "#dbe9f6" if kind.startswith("Input") else ("#fde2c8" if kind in ("Dense", "Conv2D", "Conv2DTranspose") else "#eeeeee")
-            ax.add_patch(FancyBboxPatch((0.03, y - 0.36), 0.94, 0.72, boxstyle="round,pad=0.01", fc=color, ec="#555555", lw=0.8))
-            ax.text(0.06, y + (0.13 if detail else 0), kind, va="center", ha="left", fontsize=8.5)
-            if detail:
-                ax.text(0.06, y - 0.17, detail, va="center", ha="left", fontsize=7, color="#444444")
-            ax.text(0.94, y, f"{shape}" + (f"  [{params:,}]" if params else ""), va="center", ha="right", fontsize=8, color="#333333")
-            if chained:
-                ax.annotate("", xy=(0.5, y + 0.36), xytext=(0.5, y + 0.64), arrowprops=dict(arrowstyle="->", lw=0.7))
-    fig.text(0.5, 0.005, "Each box: layer, its settings and inputs (when not the box above); right: output shape "
-             "and [trainable + non-trainable parameters]. Arrows join a layer to the one it feeds.",
-             ha="center", fontsize=8, color="#444444")
-    fig.tight_layout()
+        box = {}
+        for b, blk in enumerate(blocks):
+            bw, bh = width[col[b]], len(blk["text"]) * LH + 2 * PAD - 0.1
+            bx, by = x[col[b]], -row[b] * pitch - 0.05 - bh / 2  # top-aligned in its row
+            box[b] = (bx, by, bw, bh)
+            ax.add_patch(FancyBboxPatch((bx - bw / 2, by - bh / 2), bw, bh, boxstyle="round,pad=0,rounding_size=0.05",
+                                        fc=_COLORS.get(blk["kind"], "#eeeeee"), ec="#555555", lw=0.8))
+            ax.text(bx, by, "\n".join(blk["text"]), ha="center", va="center", fontsize=8, linespacing=1.35)
+        for b, blk in enumerate(blocks):
+            for p in blk["inputs"]:
+                (x1, y1, w1, h1), (x2, y2, w2, h2) = box[p], box[b]
+                if col[p] == col[b]:
+                    pts = [(x1, y1 - h1 / 2), (x2, y2 + h2 / 2)]
+                elif col[b] < col[p]:
+                    pts = [(x1, y1 - h1 / 2), (x1, y2), (x2 + w2 / 2, y2)]
+                else:
+                    pts = [(x1 + w1 / 2, y1), (x2, y1), (x2, y2 + h2 / 2)]
+                (x1, y1), (x2, y2) = pts[-2:]
+                d = max(abs(x2 - x1) + abs(y2 - y1), 1e-9)  # the head sits on the last 0.1 inch
+                ax.plot(*zip(*pts), color="#444444", lw=0.8)
+                ax.annotate("", xy=pts[-1], xytext=(x2 - 0.1 * (x2 - x1) / d, y2 - 0.1 * (y2 - y1) / d),
+                            arrowprops=dict(arrowstyle="-|>", color="#444444", lw=0.8, mutation_scale=9,
+                                            shrinkA=0, shrinkB=0))
+    fig.text(0.5, 0.15 / (height + 1.1), "Each block: a layer with the activation, normalization and dropout layers "
+             "that follow it; → output shape (batch left out).", ha="center", fontsize=8, color="#444444")
     return fig
 
 

@@ -5,22 +5,19 @@
     python -m gan_utils.run --preset smoke       # the smallest run that executes every cell (CI)
     python -m gan_utils.run --only 02 03 -p EPOCHS 5 -p 03:SNAPSHOT_EPOCHS "[0, 1, 5]"
 
-Every parameter a preset or ``-p`` names must exist in the notebook's
-``parameters`` cell (papermill's notebook inspection); a misspelled one stops
-the run before anything executes. Where things go: the classroom preset
-writes the committed gallery ``figures/<notebook>/`` and ``runs/<notebook>/``;
-the paper preset ``figures/paper/<notebook>/`` and ``runs/paper/<notebook>/``;
-smoke and runs with other ``-p`` values ``runs/<smoke|custom>/<notebook>/``
-with figures in ``runs/<smoke|custom>/figures/<notebook>/`` (``--figures DIR``
-or ``-p FIG_DIR`` choose another folder). Executed notebooks and their full
-logs go to ``runs/executed/<preset>/``. The log shows one progress line per
-epoch, notes and findings; ``--verbose`` streams everything.
+Every parameter a preset or ``-p`` names must exist in the notebook's ``parameters`` cell; a misspelled
+one stops the run before anything executes. Only the classroom preset writes the committed gallery
+``figures/<notebook>/``; the paper preset writes ``figures/paper/`` and ``runs/paper/``, smoke and
+runs with other ``-p`` values ``runs/smoke/`` or ``runs/custom/`` (``--figures DIR`` or ``-p FIG_DIR``
+choose another folder). Executed notebooks and full logs go to ``runs/executed/<preset>/``.
 """
 import argparse
 import ast
+import contextlib
 import functools
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -39,7 +36,7 @@ PRESETS = {
                          "SCORE_EVERY": 5, "VAL_EVERY": 25, "RESUME": True},
         "03_conditional_dcgan": {"EPOCHS": 100, "SNAPSHOT_EPOCHS": [0, 5, 10, 15, 20, 25], "SCORE_EVERY": 5,
                                  "VAL_EVERY": 25, "RESUME": True},
-        "04_convergence_analysis": {"DENSE_EPOCHS": 100, "DCGAN_EPOCHS": 100, "SWEEP_EPOCHS": 25},
+        "04_convergence_analysis": {"SWEEP_EPOCHS": 25},
     },
     "smoke": {
         "01_background": {"TOY_STEPS": 60, "D_ALONE_STEPS": 60},
@@ -47,7 +44,7 @@ PRESETS = {
                          "SCORE_EVERY": 1, "EVAL_SAMPLES": 500, "VAL_EVERY": 5},
         "03_conditional_dcgan": {"EPOCHS": 1, "TRAIN_IMAGES": 1280, "SNAPSHOT_EPOCHS": [0, 1], "SCORE_EVERY": 1,
                                  "EVAL_SAMPLES": 500, "VAL_EVERY": 5},
-        "04_convergence_analysis": {"DENSE_EPOCHS": 1, "DCGAN_EPOCHS": 1, "SWEEP_EPOCHS": 1, "TRAIN_IMAGES": 1280,
+        "04_convergence_analysis": {"SWEEP_EPOCHS": 1, "DCGAN_SWEEP_EPOCHS": 1, "TRAIN_IMAGES": 1280,
                                     "EVAL_SAMPLES": 500},
     },
 }
@@ -132,11 +129,8 @@ def plan(preset, names, overrides=()):
 
 
 def run_label(preset, params):
-    """Where a run's outputs belong: "classroom" (the gallery), "paper", "smoke" or "custom".
-
-    A run is "custom" when ``params`` change a result-bearing value of its preset
-    (locations and RESUME do not count).
-    """
+    """"classroom" (the gallery), "paper", "smoke", or "custom" when ``params`` change a preset's
+    result-bearing value (locations and RESUME do not count)."""
     for n, p in params.items():
         own = PRESETS[preset].get(n, {})
         if any(k not in NEUTRAL and (k not in own or own[k] != v) for k, v in p.items()):
@@ -145,33 +139,23 @@ def run_label(preset, params):
 
 
 def parameters(preset, names, overrides=(), figures=None):
-    """``plan`` plus where each notebook writes (FIG_DIR, RUN_DIR, 04's upstream run folders).
+    """(label, ``plan`` plus where each notebook writes: FIG_DIR, RUN_DIR and 04's upstream runs).
 
-    Classroom: the notebooks' defaults (the committed ``figures/<notebook>/``). Paper:
-    ``figures/paper/<nb>`` and ``runs/paper/<nb>``. Smoke and custom runs: ``runs/<label>/<nb>``
-    and ``runs/<label>/figures/<nb>``. ``figures``: a folder for every notebook's figures
-    (``<figures>/<nb>``). Explicit ``-p`` values always win. Returns (label, parameters).
-    """
+    Classroom: the notebooks' defaults (the gallery). Paper: ``figures/paper/<nb>``, ``runs/paper/<nb>``.
+    Smoke, custom: ``runs/<label>/<nb>``, ``runs/<label>/figures/<nb>``. ``figures``: ``<figures>/<nb>``.
+    Explicit ``-p`` values always win."""
     params = plan(preset, names, overrides)
-    label = run_label(preset, params)
-    root = paths.output_root()
-    if label == "paper":
-        runs, figs = root / "runs" / "paper", root / "figures" / "paper"
-    elif label != "classroom":
-        runs = root / "runs" / label
-        figs = runs / "figures"
-    else:
-        runs = figs = None
-    if figures:
-        figs = Path(figures).expanduser().resolve()
-    explicit = {(k.rpartition(":")[0], k.rpartition(":")[2]) for k, _ in overrides}
+    label, root = run_label(preset, params), paths.output_root()
+    runs = None if label == "classroom" else root / "runs" / label
+    figs = root / "figures" / "paper" if label == "paper" else runs and runs / "figures"
+    figs = Path(figures).expanduser().resolve() if figures else figs
+    explicit = [k.rpartition(":")[::2] for k, _ in overrides]
     for n in names:
-        declared = notebook_parameters(n)
-        wanted = {"FIG_DIR": figs / n if figs else None, "RUN_DIR": runs / n if runs else None}
-        wanted.update({k: runs / up if runs else None for k, up in UPSTREAM.items()})
+        wanted = {"FIG_DIR": figs and figs / n, "RUN_DIR": runs and runs / n,
+                  **{k: runs and runs / up for k, up in UPSTREAM.items()}}
         for k, v in wanted.items():
             mine = any(k == name and (not t or n in select([t])) for t, name in explicit)
-            if v is not None and k in declared and not mine:
+            if v is not None and k in notebook_parameters(n) and not mine:
                 params[n][k] = str(v)
     return label, params
 
@@ -182,23 +166,21 @@ def where(name, parameters):
 
 
 EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+)\s+[\d.]+ s\s+ETA (\d+) s")
+TRAIN_LINE = re.compile(r"^Training epochs (\S+) of .*records in (.*)$")
 KEEP_LINE = re.compile(r"^(note:|Findings|Notebook finished|Resumed from|Interrupted|The run in .* nothing to train)")
 PAPERMILL_LINE = re.compile(r"^(Executing Cell|Ending Cell|Executing notebook with kernel|Input Notebook:|"
                             r"Output Notebook:|Working directory:)")
 
 
 class KernelLog(logging.Handler):
-    """Handler for papermill's logger: keeps the kernel's output and prints a condensed view.
-
-    ``mode``: "verbose" prints every message, "progress" one line per epoch plus notes and findings,
-    "quiet" nothing. Every message also goes to ``log_file`` (when given).
-    """
+    """Handler for papermill's logger: writes every message to ``log_file`` and keeps the kernel's output;
+    prints all of it (``mode`` "verbose"), a line per epoch, notes and findings ("progress"), or nothing."""
 
     def __init__(self, name, mode="progress", log_file=None, stream=None, clock=time.perf_counter):
         super().__init__(logging.INFO)
         self.name, self.mode, self.stream, self.clock = name, mode, stream or sys.stdout, clock
         self.t0, self.lines, self.in_findings = clock(), [], False
-        self.file = open(log_file, "w", encoding="utf-8") if log_file else None
+        self.file = open(log_file, "a", encoding="utf-8") if log_file else None
 
     def condense(self, line):
         """The progress line for one line of kernel output, or None to hide it."""
@@ -207,6 +189,9 @@ class KernelLog(logging.Handler):
             self.in_findings = False
             return (f"  {self.name}: epoch {m[1]}/{m[2]}, {self.clock() - self.t0:.0f} s elapsed, "
                     f"ETA {m[3]} s")
+        m = TRAIN_LINE.match(line)
+        if m:
+            return f"  {self.name}: training epochs {m[1]} -> {m[2]}"
         if KEEP_LINE.match(line) or (self.in_findings and line.startswith("- ")):
             self.in_findings = line.startswith(("Findings", "- "))
             return f"  {self.name}: {line}"
@@ -258,6 +243,21 @@ def _failure_report(name, err, log, notebook, log_file, tail=80):
     return "\n".join(out)
 
 
+@contextlib.contextmanager
+def _stderr_to(path):
+    """Send this process's stderr, which a kernel inherits (TensorFlow's start-up lines), to ``path``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "a", encoding="utf-8") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def execute(name, parameters, out_dir, log_output=True):
     """Execute one notebook headless with papermill; returns seconds taken (README)."""
     import papermill
@@ -268,11 +268,6 @@ def execute(name, parameters, out_dir, log_output=True):
                                kernel_name="python3", cwd=str(NOTEBOOK_DIR), log_output=log_output,
                                progress_bar=False, request_save_on_cell_execute=True)
     return time.perf_counter() - t0
-
-
-def _metrics(name, parameters):
-    p = where(name, parameters)[1] / "metrics.json"
-    return json.loads(p.read_text()) if p.is_file() else None
 
 
 def main(argv=None):
@@ -305,12 +300,9 @@ def main(argv=None):
     for n in names:
         shown = ", ".join(f"{k}={v!r}" for k, v in params[n].items() if k not in LOCATIONS) or "defaults"
         figs, runs = where(n, params[n])
-        print(f"  {n}: {shown}\n      figures -> {figs}")
-        if "RUN_DIR" in notebook_parameters(n):
-            print(f"      runs    -> {runs}")
-        for k in UPSTREAM:
-            if params[n].get(k):
-                print(f"      reads   -> {params[n][k]} ({k})")
+        print(f"  {n}: {shown}\n      figures -> {figs}" + (f"\n      runs    -> {runs}" if "RUN_DIR" in
+              notebook_parameters(n) else "") + "".join(f"\n      reads   -> {params[n][k]} ({k})" for k in UPSTREAM
+                                                       if params[n].get(k)))
     print(f"Executed notebooks and logs -> {out_dir}", flush=True)
     if args.check:
         return 0
@@ -324,23 +316,25 @@ def main(argv=None):
         if mode != "quiet":
             print(f"\n[{i}/{len(names)}] {n} ...", flush=True)
         out_dir.mkdir(parents=True, exist_ok=True)
-        log = KernelLog(n, mode, log_file=out_dir / f"{n}.log")
+        log_file = out_dir / f"{n}.log"
+        log_file.write_text("")
+        log = KernelLog(n, mode, log_file=log_file)
         pm_logger.addHandler(log)
         try:
-            seconds = execute(n, params[n], out_dir)
+            with contextlib.nullcontext() if mode == "verbose" else _stderr_to(log_file):
+                seconds = execute(n, params[n], out_dir)
         except Exception as e:  # papermill's PapermillExecutionError carries the failing cell
-            print(_failure_report(n, e, log, out_dir / f"{n}.ipynb", out_dir / f"{n}.log"), file=sys.stderr,
-                  flush=True)
+            print(_failure_report(n, e, log, out_dir / f"{n}.ipynb", log_file), file=sys.stderr, flush=True)
             return 1
         finally:
             pm_logger.removeHandler(log)
             log.close()
-        figs = sorted(where(n, params[n])[0].glob("*.png"))
+        fig_dir, run_dir = where(n, params[n])
+        figs, metrics = sorted(fig_dir.glob("*.png")), run_dir / "metrics.json"
         summary.append({"notebook": n, "seconds": round(seconds, 1), "figures": [str(f) for f in figs],
-                        "metrics": _metrics(n, params[n])})
+                        "metrics": json.loads(metrics.read_text()) if metrics.is_file() else None})
         if mode != "quiet":
-            print(f"[{i}/{len(names)}] {n} done in {seconds:.0f} s, {len(figs)} figure(s) in "
-                  f"{where(n, params[n])[0]}", flush=True)
+            print(f"[{i}/{len(names)}] {n} done in {seconds:.0f} s, {len(figs)} figure(s) in {fig_dir}", flush=True)
 
     print("\nSummary")
     for s in summary:

@@ -1,26 +1,12 @@
-"""Shared test set-up.
+"""Fixtures shared by the unit tests.
 
-Every output of a test run (runs, figures, executed notebooks) goes under a
-temporary folder through ``GAN_OUTPUT_ROOT``, so the tests never touch the
-committed figures. The evaluation classifier's cache stays in ``runs/cache``
-(or ``$GAN_CACHE_DIR``) so it is trained once, not per test run.
+The environment (temporary ``GAN_OUTPUT_ROOT``, Agg backend, quiet TensorFlow)
+is set by the project's root ``conftest.py``, for the notebook runs too.
+``gan_utils`` comes from the editable install (``pip install -r requirements.txt``).
 """
 import os
-import sys
-import tempfile
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("GAN_OUTPUT_ROOT", tempfile.mkdtemp(prefix="gan_tests_"))
-os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Kernels started by nbval and papermill import gan_utils from the project.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-
-import gan_utils  # noqa: E402  (after the environment is set)
 
 
 def mnist_path():
@@ -38,7 +24,7 @@ def mnist():
         pytest.skip(f"MNIST not available: {e}")
 
 
-def tiny_generator(conditional, seed=0):
+def _tiny_generator(conditional, seed=0):
     """A one-layer generator with the series' inputs and output, for tests that need a saved generator."""
     import keras
 
@@ -47,3 +33,10 @@ def tiny_generator(conditional, seed=0):
     h = keras.layers.Concatenate()(ins) if conditional else z
     h = keras.layers.Dense(784, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed))(h)
     return keras.Model(ins if conditional else z, keras.layers.Reshape((28, 28, 1))(h))
+
+
+@pytest.fixture(scope="session")
+def tiny_generator():
+    """``tiny_generator(conditional, seed=0)``: a one-layer generator (a fixture, since two conftest.py
+    files share the module name ``conftest`` and cannot be imported from by name)."""
+    return _tiny_generator

@@ -1,14 +1,15 @@
-"""analysis: the rules notebook 04 applies to saved runs."""
+"""analysis: the rules notebook 04 applies to saved runs (synthetic records, nothing trained)."""
 import math
 
+import numpy as np
 import pytest
 
 from gan_utils import analysis
 
 
 class FakeRun:
-    def __init__(self, history, quality):
-        self.history, self.quality = history, quality
+    def __init__(self, history, quality, metrics=None, diverged=None):
+        self.history, self.quality, self.metrics, self.diverged = history, quality, metrics or {}, diverged
 
 
 def _history(n=30, fake=0.4, real=0.6, loss=0.7, bad_at=None):
@@ -21,8 +22,15 @@ def _history(n=30, fake=0.4, real=0.6, loss=0.7, bad_at=None):
     return rows
 
 
-def _quality(min_share=0.09, entropy=3.31, fid_ratio=3.0):
-    return [{"epoch": 1, "seconds": 10.0, "min_share": min_share, "entropy_bits": entropy, "fid_ratio": fid_ratio}]
+def _quality(min_share=0.09, entropy=3.31, fid_ratio=3.0, epoch=1):
+    return [{"epoch": epoch, "seconds": 10.0, "min_share": min_share, "entropy_bits": entropy, "fid_ratio": fid_ratio,
+             "n_samples": 2000}]
+
+
+def _wild(history):
+    for i, r in enumerate(history):
+        r["val_d_fake"] = 0.9 if i % 2 else 0.1
+    return history
 
 
 def test_healthy_run():
@@ -31,10 +39,14 @@ def test_healthy_run():
 
 def test_divergence_is_named_with_its_iteration():
     assert "DIVERGED at iteration 7" in analysis.diagnose(FakeRun(_history(bad_at=7), _quality()))
+    assert "DIVERGED at iteration 3" in analysis.diagnose(FakeRun(_history(bad_at=3, loss=0.7), []))
+    exploding = _history()
+    exploding[4]["g_loss"] = 5e3
+    assert "DIVERGED at iteration 5" in analysis.diagnose(FakeRun(exploding, []))
 
 
 def test_collapse_is_seen_in_the_digit_shares_not_the_losses():
-    q = _quality() + [dict(_quality(min_share=0.001, entropy=1.2)[0], epoch=2)]
+    q = _quality() + _quality(min_share=0.001, entropy=1.2, epoch=2)
     verdict = analysis.diagnose(FakeRun(_history(), q))
     assert "MODE COLLAPSE" in verdict and "fell from 9.0%" in verdict and "DIVERGED" not in verdict
     # never covered the digits: an undertrained generator, not a collapse
@@ -42,26 +54,47 @@ def test_collapse_is_seen_in_the_digit_shares_not_the_losses():
 
 
 def test_dead_discriminator_is_stalled_not_healthy():
-    h = _history(n=300, loss=1.3863)
+    h = _history(n=300, loss=2 * math.log(2))
     for r in h:
         r["d_fake"] = r["d_real"] = 0.5
     assert "STALLED" in analysis.diagnose(FakeRun(h, _quality()))
+    h[-1]["d_loss"] = 1.0  # the loss moved: not frozen
+    assert "STALLED" not in analysis.diagnose(FakeRun(h, _quality()))
 
 
 def test_discriminator_winning():
     assert "D HAS WON" in analysis.diagnose(FakeRun(_history(fake=0.01), _quality()))
 
 
-def test_confidence_summary_and_oscillation():
+def test_confidence_is_one_minus_d_on_generated_and_d_on_real():
     h = _history(n=10)
     for i, r in enumerate(h):
-        r["val_d_fake"] = 0.1 + 0.04 * i
+        r["val_d_fake"] = 0.1 + 0.04 * i  # D(G(z)) rises, so D's confidence 1 - D(G(z)) sinks
+    h.append({"iteration": 11, "d_loss": 0.7, "g_loss": 0.7})  # a row without a validation check
+    it, fake, real = analysis.confidence(h)
+    assert len(it) == 10 and fake[0] == pytest.approx(0.9) and real[0] == pytest.approx(0.6)
     s = analysis.confidence_summary(h, part=0.2)
-    assert s["fake_start"] == pytest.approx(0.12) and s["fake_end"] == pytest.approx((0.42 + 0.46) / 2)
-    v = analysis.figure2_verdict(dict(fake_start=0.2, fake_end=0.4, real_start=0.9, real_end=0.6))
-    assert "0.200 -> 0.400 (toward 0.5)" in v and "gap between real and generated closed" in v
-    assert analysis.oscillation(_history()) == pytest.approx(0.0, abs=1e-12)
-    assert analysis.oscillation(h) > 0.0
+    assert s["fake_start"] == pytest.approx(1 - 0.12) and s["fake_end"] == pytest.approx(1 - 0.44)
+    assert s["start"] == (1, 2) and s["end"] == (9, 10) and s["checks"] == 10
+    assert analysis.confidence_summary([])["checks"] == 0
+
+
+def test_figure2_verdict_speaks_of_confidence_and_its_equilibrium():
+    v = analysis.figure2_verdict(dict(fake_start=0.78, fake_end=0.64, real_start=0.9, real_end=0.6))
+    assert "confidence on generated digits 0.78 -> 0.64, toward its equilibrium 0.50" in v
+    assert "on real digits 0.90 -> 0.60, toward its equilibrium 0.50" in v and "separation" in v and " shrank" in v
+    # with label smoothing 0.1 the equilibria move to 0.55 and 0.45: 0.52 -> 0.58 approaches 0.55
+    v = analysis.figure2_verdict(dict(fake_start=0.40, fake_end=0.58, real_start=0.2, real_end=0.1), 0.1)
+    assert "0.40 -> 0.58, toward its equilibrium 0.55" in v and "0.20 -> 0.10, away from its equilibrium 0.45" in v
+
+
+def test_oscillation_measures_swings_not_drift():
+    drift = _history(n=40)
+    for i, r in enumerate(drift):
+        r["val_d_fake"] = 0.1 + 0.01 * i  # a steady approach is not oscillation
+    assert analysis.oscillation(drift) < 0.01
+    assert analysis.oscillation(_wild(_history(n=40))) > 0.3
+    assert math.isnan(analysis.oscillation(_history(n=3)))
 
 
 def test_convergence_ratio():
@@ -73,47 +106,35 @@ def test_convergence_ratio():
     assert never["dense_epoch"] is None and never["dense_best"] == pytest.approx(20.0)
 
 
+def test_final_quality_prefers_metrics_json():
+    r = FakeRun(_history(), _quality(fid_ratio=3.0), metrics={"fid_ratio": 2.5, "n": 500})
+    assert analysis.final_quality(r)["fid_ratio"] == 2.5
+    assert analysis.final_quality(FakeRun(_history(), _quality(fid_ratio=3.0)))["fid_ratio"] == 3.0
+    assert analysis.final_quality(FakeRun(_history(), [])) == {}
+
+
 def test_sweep_table_names_the_best_and_the_most_oscillating():
-    calm, wild = FakeRun(_history(), _quality(fid_ratio=2.0)), FakeRun(_history(), _quality(fid_ratio=9.0))
-    for i, r in enumerate(wild.history):
-        r["val_d_fake"] = 0.9 if i % 2 else 0.1
-    t = analysis.sweep_table({"lr 0.0002": calm, "lr 0.001": wild})
-    assert t["best"] == "lr 0.0002" and t["most_oscillating"] == "lr 0.001"
-    assert "lr 0.001" in t["text"]
+    calm, wild = FakeRun(_history(), _quality(fid_ratio=2.0)), FakeRun(_wild(_history()), _quality(fid_ratio=9.0))
+    broken = FakeRun(_history(bad_at=2), [], diverged="Training diverged at iteration 2")
+    t = analysis.sweep_table({"dense, lr 0.0002": calm, "dense, lr 0.001": wild, "dense, lr 0.02": broken})
+    assert t["best"] == "dense, lr 0.0002" and t["most_oscillating"] == "dense, lr 0.001"
+    line = next(l for l in t["text"].splitlines() if l.startswith("dense, lr 0.02"))
+    assert line.rstrip().endswith("yes") and "nan" in line
 
 
 def test_learning_rate_verdict_follows_the_numbers():
     calm = FakeRun(_history(), _quality(fid_ratio=2.0))
-    wild = FakeRun(_history(), _quality(fid_ratio=9.0))
-    for i, r in enumerate(wild.history):
-        r["val_d_fake"] = 0.9 if i % 2 else 0.1
-    v = analysis.learning_rate_verdict({"lr 0.0002, beta_1 0.5": calm, "lr 0.001, beta_1 0.5": wild}, 0.0002, 0.001)
-    assert "ended worse" in v and "consistent with" in v
-    v = analysis.learning_rate_verdict({"lr 0.0002, beta_1 0.5": wild, "lr 0.001, beta_1 0.5": calm}, 0.0002, 0.001)
-    assert "ended better" in v and "does not support" in v
+    wild = FakeRun(_wild(_history()), _quality(fid_ratio=9.0))
+    v = analysis.learning_rate_verdict("conditional DCGAN (03 defaults)", calm, wild, 0.0002, 0.001)
+    assert v.startswith("conditional DCGAN (03 defaults): lr 0.001 ended worse") and "consistent with" in v
+    v = analysis.learning_rate_verdict("dense GAN", wild, calm, 0.0002, 0.001)
+    assert "ended better" in v and "oscillated less" in v and "does not support" in v
+    diverged = FakeRun(_history(bad_at=2), [], diverged="diverged")
+    assert "lr 0.001 diverged" in analysis.learning_rate_verdict("dense GAN", calm, diverged, 0.0002, 0.001)
 
 
-def test_first_epochs_of_a_longer_run_are_a_shorter_run(tmp_path):
-    import numpy as np
-
-    from gan_utils import recipes
-
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (640, 28, 28), dtype=np.uint8)
-    kw = dict(epochs=None, batch_size=64, snapshot_epochs=[0, 1, 2, 3], score_every=0, val_every=5)
-
-    def train(folder, epochs):
-        gan = recipes.dense_gan(seed=1)
-        recipes.train(gan, tmp_path / folder, x, None, x[:100], **dict(kw, epochs=epochs))
-        return analysis._settings(gan, 64, x)
-
-    settings = train("long", 3)
-    prefix = analysis.first_epochs_of(tmp_path / "long", settings, 2)
-    train("short", 2)
-    from gan_utils import training
-
-    short = training.load_run(tmp_path / "short")
-    assert [r["d_loss"] for r in prefix.history] == [r["d_loss"] for r in short.history]
-    np.testing.assert_array_equal(prefix.snapshots[2], short.snapshots[2])
-    assert analysis.first_epochs_of(tmp_path / "long", dict(settings, LEARNING_RATE=0.001), 2) is None
-    assert analysis.first_epochs_of(tmp_path / "long", settings, 5) is None  # longer than the run
+def test_analysis_trains_nothing():
+    import gan_utils.analysis as a
+    src = open(a.__file__).read()
+    assert "import keras" not in src and "tensorflow" not in src and "fit(" not in src
+    assert np.isfinite(analysis.EXPLODING_LOSS)

@@ -7,7 +7,6 @@ otherwise these tests are skipped. The classifier trains once (about 40 s on
 import json
 import os
 import time
-import types
 import zipfile
 from pathlib import Path
 
@@ -17,8 +16,6 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from gan_utils import evaluation as ev  # noqa: E402
-
-from conftest import tiny_generator
 
 
 def _mnist_file():
@@ -95,11 +92,21 @@ def test_real_digits_sit_at_the_floor_and_noise_far_above(ref, held_out):
     assert ev.fid_floor(2000) > ev.fid_floor(10_000)  # FID is biased upward for small samples
 
 
-def test_reference_points_are_cached_on_disk_and_reused(ref):
-    files = list(ev.paths.cache_dir().glob(f"evaluation_reference_{ev.classifier_key()}_*.json"))
-    assert files
-    ev._MEMO.pop(("reference", ev.classifier_key()))
+def test_reference_points_are_cached_on_disk_and_reused(ref, monkeypatch):
+    key = ev.classifier_key()
+    path = ev.paths.cache_dir() / f"evaluation_reference_{key}_{ev._reference_key()}.json"
+    assert path.is_file()
+    mtime = path.stat().st_mtime_ns
+    monkeypatch.delitem(ev._MEMO, ("reference", key))
+
+    def recomputed(*args, **kwargs):  # not among the functions the cache key hashes, so the key stays
+        raise AssertionError("the reference points were recomputed instead of read from the cache")
+
+    monkeypatch.setattr(ev, "_embed", recomputed)
+    monkeypatch.setattr(ev, "atomic_write_text", recomputed)
     assert ev.reference_points() == ref
+    assert path.stat().st_mtime_ns == mtime
+    assert ("reference", key) in ev._MEMO
 
 
 def test_metrics_table_shows_model_beside_references(ref, held_out):
@@ -188,7 +195,11 @@ def test_cache_key_follows_the_definition(monkeypatch):
 def test_cache_is_reused_and_a_broken_cache_is_retrained(monkeypatch, tmp_path, capsys):
     calls = []
 
-    def fake_train(config):
+    forbidden = []
+
+    def fake_train(config):  # the cache key hashes this function's source, so it is patched once, here
+        if forbidden:
+            raise AssertionError("the cached classifier was retrained")
         calls.append(dict(config))
         x = keras.Input((28, 28, 1))
         f = keras.layers.Dense(4, name="features")(keras.layers.Flatten()(x))
@@ -205,9 +216,14 @@ def test_cache_is_reused_and_a_broken_cache_is_retrained(monkeypatch, tmp_path, 
     assert json.loads(stats_path.read_text())["key"] == ev.classifier_key()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([model_path.name, stats_path.name])  # no temp files
 
+    mtimes = model_path.stat().st_mtime_ns, stats_path.stat().st_mtime_ns
+
     ev._MEMO.clear()
-    assert ev.evaluation_classifier().get_layer("features").units == 4
-    assert len(calls) == 1  # loaded from disk, not retrained
+    forbidden.append(True)
+    assert ev.evaluation_classifier().get_layer("features").units == 4  # loaded from disk, not retrained
+    forbidden.clear()
+    assert (model_path.stat().st_mtime_ns, stats_path.stat().st_mtime_ns) == mtimes
+    assert "Training the evaluation classifier" not in capsys.readouterr().out and len(calls) == 1
 
     good = model_path.read_bytes()
     for broken in (b"not a zip file", good[: len(good) // 2]):
@@ -240,77 +256,65 @@ def test_building_the_classifier_leaves_global_random_state_alone():
     assert a[1] == b[1]
 
 
-# ----------------------------------------------------------------------------- the training callback
-
-
-_tiny_generator = tiny_generator
+# ----------------------------------------------------------------------------- the quality check during training
 
 
 class _TinyGAN(keras.Model):
-    """Just enough of gan_utils.training.GAN for the callback: fit runs, nothing trains."""
+    """Just enough of a notebook's GAN for the callback: fit runs, the generator never changes."""
 
-    def __init__(self, generator, num_classes):
+    def __init__(self, generator):
         super().__init__()
-        self.generator, self.num_classes, self.latent_dim = generator, num_classes, 100
-        self.steps = 0
-
-    @property
-    def sampling_generator(self):
-        return self.generator
-
-    def iteration_count(self):
-        return self.steps
+        self.generator = generator
+        self.d_optimizer = keras.optimizers.SGD()
 
     def train_step(self, data):
-        self.steps += 1  # a Python counter: fine with run_eagerly=True
-        return {"steps": self.steps}
+        self.d_optimizer.iterations.assign_add(1)
+        return {"d_loss": 0.0}
 
 
-def test_quality_callback_records_every_n_epochs(mnist, ref, tmp_path, capsys, monkeypatch):
+class _FakeEpochLog(keras.callbacks.Callback):
+    """What EpochLog records before the check runs: 10 s of training per epoch."""
+
+    def __init__(self, run):
+        super().__init__()
+        self.run = run
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.run.epoch_log.append({"epoch": epoch + 1, "train_seconds": 10.0 * (epoch + 1)})
+
+
+def test_quality_check_scores_the_chosen_epochs(mnist, ref, tmp_path, capsys, monkeypatch, tiny_generator):
+    from gan_utils import callbacks, records
+
     real_score = ev.score
 
-    def slow_score(*args, **kwargs):  # each evaluation takes >= 1 s, far longer than this "training"
+    def slow_score(*args, **kwargs):  # each evaluation takes >= 1 s
         time.sleep(1.0)
         return real_score(*args, **kwargs)
 
     monkeypatch.setattr(ev, "score", slow_score)
-    gan = _TinyGAN(_tiny_generator(conditional=True), num_classes=10)
+    run = records.Run(tmp_path)
+    gan = _TinyGAN(tiny_generator(conditional=True))
     gan.compile(run_eagerly=True)
-    csv = tmp_path / "quality.csv"
-    cb = ev.QualityCallback(every=2, n_samples=200, seed=5, at_start=True, csv_path=csv, seconds_offset=100.0)
-    t = time.perf_counter()
-    gan.fit(np.zeros((8, 1), np.float32), batch_size=4, epochs=4, verbose=0, callbacks=[cb])
-    fit_seconds = time.perf_counter() - t
-    assert [r["epoch"] for r in cb.records] == [0, 2, 4]
-    assert [r["iteration"] for r in cb.records] == [0, 4, 8]
-    r0, r2, r4 = cb.records
-    assert list(r0) == list(ev.QUALITY_COLUMNS)  # what training.Run writes to quality.csv
-    assert r0["fid"] == r2["fid"] == r4["fid"]  # same fixed noise, untouched generator
-    assert r0["accuracy"] is not None and r0["fid_floor"] == pytest.approx(ev.fid_floor(200))
-    assert r0["seconds"] == pytest.approx(100.0, abs=0.5)  # the at-start evaluation itself is not counted
-    assert min(r["eval_seconds"] for r in cb.records) >= 1.0
-    # Training seconds exclude all evaluations (each >= 1 s), whatever the machine's load.
-    assert 0 <= r4["seconds"] - 100 <= fit_seconds - sum(r["eval_seconds"] for r in cb.records) + 0.05
-    out = capsys.readouterr().out
-    assert out.count("[quality]") == 3
-    lines = csv.read_text().splitlines()
-    assert lines[0] == ",".join(ev.QUALITY_COLUMNS) and len(lines) == 4
-    assert not list(tmp_path.glob("*.tmp"))
+    check = callbacks.QualityCheck(run, gan.generator, True, epochs=[2, 4], n=200, seed=5)
+    gan.fit(np.zeros((8, 1), np.float32), batch_size=4, epochs=4, verbose=0, callbacks=[_FakeEpochLog(run), check])
+    assert [r["epoch"] for r in run.quality] == [2, 4]
+    assert [r["iteration"] for r in run.quality] == [4, 8]
+    assert [r["seconds"] for r in run.quality] == [20.0, 40.0]  # training time only, from the epoch log
+    r2, r4 = run.quality
+    assert set(ev.QUALITY_KEYS) <= set(r2) and r2["n_samples"] == 200
+    assert r2["fid"] == r4["fid"]  # same fixed noise, unchanged generator
+    assert r2["accuracy"] is not None and r2["fid_floor"] == pytest.approx(ev.fid_floor(200))
+    assert min(r["eval_seconds"] for r in run.quality) >= 1.0
+    assert capsys.readouterr().out.count("quality after epoch") == 2
+    # the records write it as quality.csv and read it back
+    run.save()
+    back = records.load_run(tmp_path).quality
+    assert [r["epoch"] for r in back] == [2, 4] and back[0]["fid"] == pytest.approx(r2["fid"])
 
-    unconditional = _TinyGAN(_tiny_generator(conditional=False), num_classes=0)
+    run_u = records.Run(tmp_path / "u")
+    unconditional = _TinyGAN(tiny_generator(conditional=False))
     unconditional.compile(run_eagerly=True)
-    cb2 = ev.QualityCallback(every=1, n_samples=200, verbose=False)
-    unconditional.fit(np.zeros((4, 1), np.float32), batch_size=4, epochs=1, verbose=0, callbacks=[cb2])
-    assert len(cb2.records) == 1 and cb2.records[0]["accuracy"] is None and cb2.records[0]["epoch"] == 1
-    assert list(cb2.records[0]) == list(ev.QUALITY_COLUMNS)
-
-
-def test_quality_callback_refuses_bad_settings_and_models():
-    with pytest.raises(ValueError, match="multiple of 10"):
-        ev.QualityCallback(n_samples=205)
-    with pytest.raises(ValueError, match="every"):
-        ev.QualityCallback(every=0)
-    cb = ev.QualityCallback()
-    cb.set_model(types.SimpleNamespace(num_classes=0, latent_dim=100))
-    with pytest.raises(AttributeError, match="sampling_generator"):
-        cb.on_train_begin()
+    check = callbacks.QualityCheck(run_u, unconditional.generator, False, epochs=[1], n=200)
+    unconditional.fit(np.zeros((4, 1), np.float32), batch_size=4, epochs=1, verbose=0, callbacks=[check])
+    assert len(run_u.quality) == 1 and run_u.quality[0]["accuracy"] is None and run_u.quality[0]["seconds"] == 0.0

@@ -101,21 +101,43 @@ def _files(root):
     return out
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_smoke_run_writes_its_figures_and_nothing_else(path, tmp_path, monkeypatch):
-    import papermill
+SMOKE_RUNS = {}  # notebook -> run folder of its smoke run, so 04 reads the tiny runs of 02 and 03
 
-    name = path.stem
-    out_root, cwd = tmp_path / "out", tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.setenv(paths.OUTPUT_ROOT_VAR, str(out_root))
+
+def _smoke_params(name, tmp_path):
     params = dict(run.PRESETS["smoke"].get(name, {}))
     params["FIG_DIR"] = str(tmp_path / "figs")
-    if "RUN_DIR" in run.notebook_parameters(name):
+    declared = run.notebook_parameters(name)
+    if "RUN_DIR" in declared:
         params["RUN_DIR"] = str(tmp_path / "run")
+    for key, upstream in (("DENSE_RUN_DIR", "02_dense_gan"), ("DCGAN_RUN_DIR", "03_conditional_dcgan")):
+        if key in declared:
+            if upstream not in SMOKE_RUNS:  # run alone: make the tiny upstream run first
+                _execute(upstream, _smoke_params(upstream, tmp_path / upstream), tmp_path / upstream)
+            params[key] = SMOKE_RUNS[upstream]
+    return params
+
+
+def _execute(name, params, tmp_path):
+    import papermill
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(paths.PROJECT_ROOT / "notebooks" / f"{name}.ipynb"), str(tmp_path / "executed.ipynb"),
+                               parameters=params, kernel_name="python3", cwd=str(cwd), progress_bar=False)
+    if "RUN_DIR" in params and name != "04_convergence_analysis":
+        SMOKE_RUNS[name] = params["RUN_DIR"]
+    return cwd
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_smoke_run_writes_its_figures_and_nothing_else(path, tmp_path, monkeypatch):
+    name = path.stem
+    out_root = tmp_path / "out"
+    monkeypatch.setenv(paths.OUTPUT_ROOT_VAR, str(out_root))
+    params = _smoke_params(name, tmp_path)
     before = _files(paths.PROJECT_ROOT)
-    papermill.execute_notebook(str(path), str(tmp_path / "executed.ipynb"), parameters=params,
-                               kernel_name="python3", cwd=str(cwd), progress_bar=False)
+    cwd = _execute(name, params, tmp_path)
     written = {p.stem for p in (tmp_path / "figs").glob("*.png")}
     declared = _declared_figures(path)
     assert declared, f"{name} declares no figures"
@@ -132,3 +154,20 @@ def test_smoke_run_writes_its_figures_and_nothing_else(path, tmp_path, monkeypat
         assert (run_dir / "generator.keras").is_file() and (run_dir / "history.csv").is_file()
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert 0 <= metrics["min_share"] <= 1 and metrics["fid"] > 0
+        assert metrics["g_params"] > 0 and metrics["d_params"] > 0
+
+
+@pytest.mark.parametrize("name", ["02_dense_gan", "03_conditional_dcgan"])
+def test_epochs_alone_is_a_valid_override(name, tmp_path):
+    """`-p EPOCHS N` alone works: lists of epochs past N are cut to it (issue 14)."""
+    from gan_utils import params as gparams
+
+    nb = _nb(paths.PROJECT_ROOT / "notebooks" / f"{name}.ipynb")
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    i = next(k for k, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    ns = {}
+    exec(nb.cells[i].source, ns)
+    ns.update(EPOCHS=3, RUN_DIR=str(tmp_path / "run"), FIG_DIR=str(tmp_path / "figs"))
+    config = gparams.check(ns, name)
+    assert max(config["SNAPSHOT_EPOCHS"]) == 3 and all(e <= 3 for e in config["SNAPSHOT_EPOCHS"])
+    assert config.get("COMPARE_EPOCHS", 0) <= 3 and config["SCORE_EVERY"] <= 3

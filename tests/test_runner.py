@@ -1,6 +1,13 @@
 """The runner's command line (the papermill contract itself is in test_notebooks)."""
+import hashlib
+import io
+import logging
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from gan_utils import paths, run
 
@@ -39,3 +46,135 @@ def test_failure_names_the_notebook_and_cell():
 
     msg = run._failure_message("02_dense_gan", Err())
     assert msg == "02_dense_gan failed in cell 4 (In [3]): ParameterError: EPOCHS = -1 is not allowed"
+
+
+# --- where a run's figures and runs go (a smoke or custom run never touches the committed gallery) ---
+
+def _inside(path, folder):
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
+
+
+def test_classroom_writes_the_gallery_and_nothing_else_does(monkeypatch, tmp_path):
+    monkeypatch.setenv(paths.OUTPUT_ROOT_VAR, str(tmp_path))
+    names = list(run.NOTEBOOKS)
+    label, p = run.parameters("classroom", names)
+    assert label == "classroom" and all(not p[n] for n in names)  # the notebooks' defaults: figures/<notebook>/
+    gallery = paths.PROJECT_ROOT / "figures"
+    for preset, overrides in (("smoke", ()), ("classroom", [("EPOCHS", 3)]), ("paper", [("02:EPOCHS", 3)]),
+                              ("smoke", [("SEED", 1)])):
+        label, p = run.parameters(preset, names, overrides)
+        assert label == ("smoke" if preset == "smoke" and not overrides else "custom")
+        for n in names:
+            fig, runs = run.where(n, p[n])
+            assert fig == tmp_path / "runs" / label / "figures" / n and not _inside(fig, gallery)
+            assert not _inside(fig, tmp_path / "figures")
+            if "RUN_DIR" in run.notebook_parameters(n):
+                assert runs == tmp_path / "runs" / label / n
+        assert p["04_convergence_analysis"]["DENSE_RUN_DIR"] == str(tmp_path / "runs" / label / "02_dense_gan")
+        assert p["04_convergence_analysis"]["DCGAN_RUN_DIR"] == str(tmp_path / "runs" / label / "03_conditional_dcgan")
+    assert "RUN_DIR" not in run.parameters("smoke", ["01_background"])[1]["01_background"]  # only declared names
+
+
+def test_paper_preset_has_its_own_folders(monkeypatch, tmp_path):
+    monkeypatch.setenv(paths.OUTPUT_ROOT_VAR, str(tmp_path))
+    # restating a preset's own value, or only moving or resuming a run, is not a custom run
+    label, p = run.parameters("paper", list(run.NOTEBOOKS), [("03:EPOCHS", 100), ("RESUME", True)])
+    assert label == "paper"
+    assert p["02_dense_gan"]["FIG_DIR"] == str(tmp_path / "figures" / "paper" / "02_dense_gan")
+    assert p["03_conditional_dcgan"]["RUN_DIR"] == str(tmp_path / "runs" / "paper" / "03_conditional_dcgan")
+    assert p["04_convergence_analysis"]["DCGAN_RUN_DIR"] == str(tmp_path / "runs" / "paper" / "03_conditional_dcgan")
+    assert p["02_dense_gan"]["EPOCHS"] == 100 and p["02_dense_gan"]["SNAPSHOT_EPOCHS"][-1] == 100
+
+
+def test_explicit_folders_win(monkeypatch, tmp_path):
+    monkeypatch.setenv(paths.OUTPUT_ROOT_VAR, str(tmp_path))
+    label, p = run.parameters("smoke", ["02_dense_gan", "04_convergence_analysis"],
+                              [("02:FIG_DIR", "/tmp/mine"), ("DENSE_RUN_DIR", "/tmp/dense")], figures=tmp_path / "f")
+    assert label == "smoke"
+    assert p["02_dense_gan"]["FIG_DIR"] == "/tmp/mine"
+    assert p["04_convergence_analysis"]["FIG_DIR"] == str(tmp_path / "f" / "04_convergence_analysis")
+    assert p["04_convergence_analysis"]["DENSE_RUN_DIR"] == "/tmp/dense"
+    label, p = run.parameters("classroom", ["02_dense_gan"], figures=tmp_path / "f")
+    assert label == "classroom" and p["02_dense_gan"] == {"FIG_DIR": str(tmp_path / "f" / "02_dense_gan")}
+
+
+def test_epochs_alone_is_a_valid_override(monkeypatch, tmp_path):
+    monkeypatch.setenv(paths.OUTPUT_ROOT_VAR, str(tmp_path))
+    label, p = run.parameters("classroom", ["02_dense_gan"], [("EPOCHS", 3)])
+    assert label == "custom" and {k: v for k, v in p["02_dense_gan"].items() if k not in run.LOCATIONS} == {"EPOCHS": 3}
+    r = _cli("--check", "--only", "02", "-p", "EPOCHS", "3")
+    assert r.returncode == 0, r.stderr
+    assert "02_dense_gan: EPOCHS=3" in r.stdout and "figures -> " in r.stdout and "custom" in r.stdout
+
+
+# --- the condensed log ---
+
+def test_the_log_condenses_epoch_lines_and_keeps_notes(tmp_path):
+    clock = iter([100.0, 112.4, 130.0, 131.0, 132.0, 133.0, 134.0]).__next__
+    out = io.StringIO()
+    log = run.KernelLog("02_dense_gan", "progress", log_file=tmp_path / "02.log", stream=out, clock=clock)
+    logger = logging.getLogger("test_runner_kernel_log")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(log)
+    try:
+        for msg in ("Executing Cell 3---------------------------------------",
+                    "epoch 3/40  2.1 s  ETA 78 s  d_fake 0.41  d_real 0.62\n",
+                    "2026-01-01 I tensorflow/core/... oneDNN custom operations are on.",
+                    "Ending Cell 3------------------------------------------",
+                    "note: SNAPSHOT_EPOCHS cut to [0, 1, 3] (EPOCHS = 3).\nsome table row\n",
+                    "Findings of this run (3 epochs):\n- training took 7 s\n- FID 40.2\nafterwards\n- not a finding"):
+            logger.info(msg)
+    finally:
+        logger.removeHandler(log)
+        log.close()
+    shown = out.getvalue().splitlines()
+    assert shown == ["  02_dense_gan: epoch 3/40, 12 s elapsed, ETA 78 s",
+                     "  02_dense_gan: note: SNAPSHOT_EPOCHS cut to [0, 1, 3] (EPOCHS = 3).",
+                     "  02_dense_gan: Findings of this run (3 epochs):",
+                     "  02_dense_gan: - training took 7 s", "  02_dense_gan: - FID 40.2"]
+    full = (tmp_path / "02.log").read_text()
+    assert "Executing Cell 3" in full and "oneDNN" in full and "- not a finding" in full
+    assert "Executing Cell 3" not in "\n".join(log.lines) and "some table row" in log.lines
+
+
+def test_failure_report_shows_the_cell_and_traceback():
+    class Err(Exception):
+        cell_index, exec_count, ename, evalue = 4, 3, "ValueError", "bad"
+        source = "x = compute()"
+        traceback = ["\x1b[0;31mValueError\x1b[0m: bad"]
+
+    log = run.KernelLog("02_dense_gan", "progress", stream=io.StringIO())
+    log.lines = ["epoch 1/3 ..."]
+    text = run._failure_report("02_dense_gan", Err(), log, Path("/x/02.ipynb"), Path("/x/02.log"))
+    assert "FAILED: 02_dense_gan failed in cell 4 (In [3])" in text and "x = compute()" in text
+    assert "ValueError: bad" in text and "\x1b" not in text and "epoch 1/3" in text
+
+
+# --- end to end: the smoke preset of 01 (about 20 s), default log and --verbose ---
+
+def _digest(folder):
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_smoke_run_keeps_the_gallery_and_the_log_short(tmp_path):
+    gallery = paths.PROJECT_ROOT / "figures"
+    before = _digest(gallery)
+    env = dict(os.environ, **{paths.OUTPUT_ROOT_VAR: str(tmp_path)})
+    r = subprocess.run([sys.executable, "-m", "gan_utils.run", "--preset", "smoke", "--only", "01"],
+                       cwd=paths.PROJECT_ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "Executing Cell" not in r.stdout + r.stderr and len(r.stdout.splitlines()) < 60, r.stdout
+    assert f"figures -> {tmp_path / 'runs' / 'smoke' / 'figures' / '01_background'}" in r.stdout
+    written = {p.name for p in (tmp_path / "runs" / "smoke" / "figures" / "01_background").glob("*.png")}
+    assert written and not (tmp_path / "figures").exists()
+    assert _digest(gallery) == before
+    assert "Executing Cell" in (tmp_path / "runs" / "executed" / "smoke" / "01_background.log").read_text()
+
+    v = subprocess.run([sys.executable, "-m", "gan_utils.run", "--preset", "smoke", "--only", "01", "--verbose"],
+                       cwd=paths.PROJECT_ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert v.returncode == 0, v.stderr[-3000:]
+    assert "Executing Cell" in v.stdout and len(v.stdout.splitlines()) > len(r.stdout.splitlines())
+    assert _digest(gallery) == before

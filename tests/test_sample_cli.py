@@ -17,20 +17,15 @@ keras = pytest.importorskip("keras")
 
 from gan_utils import sample  # noqa: E402
 
-from conftest import tiny_generator
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
-_generator = tiny_generator
-
-
 @pytest.fixture(scope="module")
-def gens(tmp_path_factory):
+def gens(tmp_path_factory, tiny_generator):
     d = tmp_path_factory.mktemp("generators")
     paths = {"cond": d / "cond.keras", "uncond": d / "uncond.keras", "clf": d / "classifier.keras"}
-    _generator(True).save(paths["cond"])
-    _generator(False).save(paths["uncond"])
+    tiny_generator(True).save(paths["cond"])
+    tiny_generator(False).save(paths["uncond"])
     x = keras.Input((28, 28, 1))
     keras.Model(x, keras.layers.Dense(10)(keras.layers.Flatten()(x))).save(paths["clf"])  # not a generator
     good = paths["cond"].read_bytes()

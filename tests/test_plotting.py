@@ -1,0 +1,79 @@
+"""plotting: the fixed-noise GIF and the architecture figure (report Figure 1)."""
+import numpy as np
+import pytest
+
+from gan_utils import plotting
+
+
+def test_save_gif_writes_one_frame_per_epoch(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    snaps = {e: rng.integers(0, 256, (100, 28, 28), dtype=np.uint8) for e in (0, 1, 5, 10)}
+    path = plotting.save_gif(snaps, "grid", tmp_path / "figs", fps=4)
+    assert path == tmp_path / "figs" / "grid.gif" and path.is_file()
+    assert path.stat().st_size < 600_000
+    with Image.open(path) as im:
+        assert im.format == "GIF" and getattr(im, "n_frames", 1) == len(snaps)
+        assert max(im.size) <= 400
+    assert plotting.save_gif({0: snaps[0][:, :, :, None]}, "one.gif", tmp_path).name == "one.gif"
+
+
+def _texts(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+@pytest.fixture(scope="module")
+def keras():
+    return pytest.importorskip("keras")
+
+
+def test_architecture_of_a_dense_gan(keras, tmp_path):
+    import matplotlib.pyplot as plt
+    from keras import layers
+
+    z = keras.Input((100,), name="z")
+    x = layers.Dense(150, activation="relu")(z)
+    x = layers.Dense(784, activation="tanh")(x)
+    g = keras.Model(z, layers.Reshape((28, 28, 1))(x))
+    image = keras.Input((28, 28, 1), name="image")
+    h = layers.Dropout(0.3)(layers.LeakyReLU(0.2)(layers.Dense(300)(layers.Flatten()(image))))
+    d = keras.Model(image, layers.Dense(2)(h))
+    fig = plotting.plot_architecture([g, d], ["G", "D"])
+    texts = _texts(fig)
+    assert {"z (100)", "Dense 150, ReLU", "Dense 784, tanh → 28×28×1", "image (28×28×1) → 784",
+            "Dense 300\nLeakyReLU 0.2, Dropout 0.3", "Dense 2"} <= set(texts), texts
+    assert not any("from " in t for t in texts)
+    assert [ax.get_title() for ax in fig.axes] == [f"G\n{g.count_params():,} parameters",
+                                                   f"D\n{d.count_params():,} parameters"]
+    plotting.save_fig(fig, "dense", tmp_path)
+    plt.close(fig)
+
+
+def test_architecture_shows_where_the_label_joins(keras, tmp_path):
+    import matplotlib.pyplot as plt
+    from keras import layers
+
+    z, label = keras.Input((16,), name="z"), keras.Input((10,), name="label")
+    x = layers.Dense(7 * 7 * 8, use_bias=False)(layers.Concatenate()([z, label]))
+    x = layers.ReLU()(layers.BatchNormalization()(layers.Reshape((7, 7, 8))(x)))
+    planes = layers.UpSampling2D((7, 7))(layers.Reshape((1, 1, 10))(label))
+    x = layers.Concatenate()([x, planes])
+    x = layers.Conv2DTranspose(4, 4, strides=2, padding="same", activation="tanh")(x)
+    g = keras.Model([z, label], x)
+    fig = plotting.plot_architecture([g])
+    texts = _texts(fig)
+    assert "label (10)" in texts and "z (16)" in texts
+    assert "Dense 392, no bias → 7×7×8\nBatchNorm, ReLU" in texts
+    assert "Reshape → 1×1×10\nUpSampling 7×7 → 7×7×10" in texts
+    assert "Concatenate → 7×7×18" in texts
+    assert any(t.startswith("Conv2DTranspose 4, 4×4, stride 2, tanh") and "→ 14×14×4" in t for t in texts)
+    blocks = plotting._graph(g)
+    row, col = plotting._layout(g, blocks)
+    names = {b: blk["layers"][0].name for b, blk in enumerate(blocks)}
+    lab = next(b for b in names if names[b] == "label")
+    joins = [b for b, blk in enumerate(blocks) if lab in blk["inputs"]]
+    assert [blocks[b]["kind"] for b in joins] == ["Concatenate", "Reshape"]
+    assert col[lab] > 0 and col[next(b for b in names if names[b] == "z")] == 0  # beside the main column
+    plotting.save_fig(fig, "conditional", tmp_path)
+    plt.close(fig)
