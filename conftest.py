@@ -30,6 +30,7 @@ _root = os.environ.get("GAN_OUTPUT_ROOT")
 if not _root or Path(_root).expanduser().resolve() == ROOT:  # the project itself is never a test's output root
     os.environ["GAN_OUTPUT_ROOT"] = tempfile.mkdtemp(prefix="gan_tests_")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("GAN_NO_PROGRESS", "1")  # no in-epoch progress bars in nbval and papermill runs
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 try:

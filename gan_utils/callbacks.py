@@ -1,16 +1,12 @@
 """Training plumbing around ``model.fit``: records, checks, snapshots, checkpoints, resume (02, 03).
 
-The notebooks define the GAN (a ``keras.Model`` with ``generator``,
-``discriminator``, ``d_optimizer``, ``g_optimizer`` and its own
-``train_step``); these callbacks work for any such model. The conventions they
-rely on: ``train_step`` returns this step's raw numbers as a dict of scalars
-(losses have names ending in ``loss``); a conditional GAN's generator takes
-``[z, one_hot_label]`` and its discriminator ``[image, one_hot_label]``; the
-discriminator returns logits, one ("real") or two ([generated, real]).
-``fit`` wires them together and returns the run's records.
+Works for any GAN ``keras.Model`` with ``generator``, ``discriminator``, ``d_optimizer``, ``g_optimizer``
+and a ``train_step`` returning scalars (losses named ``*loss``). A conditional generator takes
+``[z, one_hot_label]``, its discriminator ``[image, one_hot_label]``; D gives one logit or two.
 """
 import json
 import math
+import os
 import time
 
 import keras
@@ -19,6 +15,7 @@ import tensorflow as tf
 from keras import ops
 
 from . import checkpoint, data, evaluation, records
+from .sample import generate, one_hot
 
 EXPLODING_LOSS = 1e3
 
@@ -44,10 +41,6 @@ def prob_real(d_out):
     return ops.sigmoid(d_out[:, 0])
 
 
-def one_hot(labels, num_classes=10):
-    return np.eye(num_classes, dtype=np.float32)[np.asarray(labels, dtype=int)]
-
-
 def _inputs(x, labels):
     return x if labels is None else [x, labels]
 
@@ -58,33 +51,81 @@ def draw(generator, noise, labels=None):
     return data.to_uint8(out)
 
 
+class StepLog:
+    """Keeps every step's returned numbers in the graph, so that Keras may run several short steps per call
+    of the compiled function and the history still gets one row per iteration (02). Wraps ``gan.train_step``
+    until ``remove()``; the step the notebook wrote is unchanged."""
+
+    SIZE, WIDTH = 256, 16
+
+    def __init__(self, gan):
+        self.gan, self.keys = gan, []
+        self.buffer = keras.Variable(np.zeros((self.SIZE, self.WIDTH), np.float32), trainable=False)
+        self.count = keras.Variable(0, dtype="int32", trainable=False)
+        step = gan.train_step
+
+        def train_step(data):
+            logs = step(data)
+            self.keys[:] = list(logs)
+            row = ops.stack([ops.cast(logs[k], "float32") for k in self.keys])
+            row = ops.pad(row, [[0, self.WIDTH - len(self.keys)]])
+            slot = ops.reshape(ops.mod(self.count, self.SIZE), (1, 1))
+            self.buffer.assign(ops.scatter_update(self.buffer, slot, ops.reshape(row, (1, self.WIDTH))))
+            self.count.assign_add(1)
+            return logs
+
+        gan.train_step = train_step
+
+    def rows(self, first, n):
+        """The returned numbers of steps ``first`` .. ``first + n - 1`` of this fit, as dicts."""
+        log = ops.convert_to_numpy(self.buffer)
+        return [dict(zip(self.keys, map(float, log[(first + k) % self.SIZE]))) for k in range(n)]
+
+    def remove(self):
+        del self.gan.train_step
+
+
 class History(keras.callbacks.Callback):
     """One row per iteration of what ``train_step`` returned; D's validation check every ``val_every``
-    iterations; stops with ``TrainingDiverged`` at the first NaN, infinite or exploding loss (02)."""
+    iterations (at the end of the call that reaches it); stops with ``TrainingDiverged`` at the first NaN,
+    infinite or exploding loss (02). With a ``StepLog``, Keras may run several steps per call."""
 
-    def __init__(self, run, steps_per_epoch, val_every=0, check=None):
+    def __init__(self, run, steps_per_epoch, val_every=0, check=None, step_log=None):
         super().__init__()
-        self.run, self.steps, self.val_every, self.check = run, steps_per_epoch, val_every, check
-        self.epoch = 0
+        self.run, self.steps, self.val_every, self.check, self.log = run, steps_per_epoch, val_every, check, step_log
+        self.epoch, self.seen = 0, 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        it = self.epoch * self.steps + batch + 1
-        row = {"iteration": it, "epoch": self.epoch + 1}
-        row.update({k: float(v) for k, v in (logs or {}).items()})
-        self.run.history.append(row)
-        bad = [k for k, v in row.items() if k.endswith("loss") and (not math.isfinite(v) or abs(v) > EXPLODING_LOSS)]
-        if bad:
-            self.model.stop_training = True
-            raise TrainingDiverged(
-                f"Training diverged at iteration {it} (epoch {self.epoch + 1}): "
-                + ", ".join(f"{k} = {row[k]}" for k in bad)
-                + ". Lower LEARNING_RATE (the report's 0.0002 is stable) and start again with RESUME = False "
-                  "(resuming repeats the same steps exactly).")
-        if self.check is not None and self.val_every and it % self.val_every == 0:
-            row.update(self.check())
+        end = self.epoch * self.steps + batch + 1
+        last = self.run.history[-1]["iteration"] if self.run.history else self.epoch * self.steps
+        if self.log is None:
+            values = [{k: float(v) for k, v in (logs or {}).items()}]
+        else:
+            values = self.log.rows(self.seen, end - last)
+        self.seen += end - last
+        for it, numbers in zip(range(last + 1, end + 1), values):
+            row = dict(iteration=it, epoch=self.epoch + 1, **numbers)
+            self.run.history.append(row)
+            bad = [k for k, v in numbers.items() if k.endswith("loss") and not abs(v) <= EXPLODING_LOSS]
+            if bad:
+                self.model.stop_training = True
+                raise TrainingDiverged(
+                    f"Training diverged at iteration {it} (epoch {self.epoch + 1}): "
+                    + ", ".join(f"{k} = {row[k]}" for k in bad)
+                    + ". Lower LEARNING_RATE (the report's 0.0002 is stable) and start again with RESUME = False "
+                      "(resuming repeats the same steps exactly).")
+        if self.check is not None and self.val_every and end // self.val_every > last // self.val_every:
+            self.run.history[-1].update(self.check())
+
+
+def steps_per_call(steps_per_epoch, val_every=0, most=16):
+    """Steps per call of the compiled function: a divisor of the epoch, of ``val_every`` too if possible."""
+    divisors = [d for d in range(1, most + 1) if steps_per_epoch % d == 0]
+    both = [d for d in divisors if val_every and val_every % d == 0]
+    return max(both) if both and max(both) >= 4 else max(divisors)
 
 
 def validation_check(gan, real_images, real_labels=None, n=1000, seed=0):
@@ -134,11 +175,8 @@ class Snapshots(keras.callbacks.Callback):
 
 
 class QualityCheck(keras.callbacks.Callback):
-    """Score ``generator`` with the evaluation classifier after the given ``epochs``, on ``n`` samples (03, 04).
-
-    Records epoch, iteration, seconds of training so far (the checks' own time excluded) and the metrics
-    in ``run.quality``. Noise comes from a fixed seed, so the checks are comparable across epochs.
-    """
+    """Score ``n`` samples from fixed noise after each of ``epochs``, with the training seconds so far
+    (the checks' own time excluded), into ``run.quality`` (03, 04)."""
 
     def __init__(self, run, generator, conditional, epochs, n=2000, seed=1234):
         super().__init__()
@@ -148,8 +186,6 @@ class QualityCheck(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 not in self.epochs:
             return
-        from .sample import generate
-
         t0 = time.perf_counter()
         labels = np.repeat(np.arange(10), self.n // 10) if self.conditional else None
         images = generate(self.generator, n=None if self.conditional else self.n, labels=labels, seed=self.seed)
@@ -165,11 +201,8 @@ class QualityCheck(keras.callbacks.Callback):
 
 
 class GeneratorEMA(keras.callbacks.Callback):
-    """An exponential moving average of the generator's weights, updated after every train step (03).
-
-    ``self.generator`` is the averaged copy to sample from; D keeps playing against the live generator.
-    The decay warms up as min(decay, (1 + t) / (10 + t)) over the first steps t.
-    """
+    """``self.generator``: an exponential moving average of the generator's weights, updated every step,
+    with the decay warming up as min(decay, (1 + t) / (10 + t)); D plays against the live generator (03)."""
 
     checkpoint_name = "ema_generator"
 
@@ -192,11 +225,11 @@ class GeneratorEMA(keras.callbacks.Callback):
 
 
 class EpochLog(keras.callbacks.Callback):
-    """One line per epoch: time, ETA and the epoch's mean raw values; saves records and the checkpoint (02)."""
+    """Records each epoch's time and mean raw values; prints them with the ETA every ``every`` epochs (02)."""
 
-    def __init__(self, run, epochs, fingerprint, extra_networks, every=1):
+    def __init__(self, run, epochs, every=1):
         super().__init__()
-        self.run, self.epochs, self.fingerprint, self.extra, self.every = run, epochs, fingerprint, extra_networks, every
+        self.run, self.epochs, self.every = run, epochs, every
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
@@ -215,31 +248,47 @@ class EpochLog(keras.callbacks.Callback):
             print(f"epoch {epoch + 1}/{self.epochs}  {seconds:.1f} s  ETA {mean * (self.epochs - epoch - 1):.0f} s  "
                   f"{means}", flush=True)
 
-    def on_epoch_end_save(self, epoch):
-        self.run.save()
-        checkpoint.save(self.run.dir / "checkpoint.npz", self.model, epoch + 1, self.fingerprint, self.extra)
 
+class Progress(keras.callbacks.Callback):
+    """A progress bar with elapsed time and ETA inside each epoch, in interactive Jupyter sessions only
+    (batch runs keep their one line per epoch; the runner and the tests set ``GAN_NO_PROGRESS=1``)."""
 
-class _Save(keras.callbacks.Callback):
-    # Last callback of every epoch: records first, then the checkpoint, each written atomically.
-    def __init__(self, log):
+    def __init__(self, steps, epochs):
         super().__init__()
-        self.log = log
+        self.steps, self.epochs, self.bar, self.done = steps, epochs, None, 0
+
+    @staticmethod
+    def wanted():
+        try:
+            shell = get_ipython().__class__.__name__  # noqa: F821 (defined inside IPython only)
+        except NameError:
+            return False
+        return shell == "ZMQInteractiveShell" and not os.environ.get("GAN_NO_PROGRESS")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        from tqdm.auto import tqdm
+
+        self.bar, self.done = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}", leave=False), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(batch + 1 - self.done)
+        self.done = batch + 1
 
     def on_epoch_end(self, epoch, logs=None):
-        self.log.on_epoch_end_save(epoch)
+        self.bar.close()
 
 
 def fit(gan, config, x_train, y_train=None, *, x_val, y_val=None, callbacks=(), sampler=None, snapshot_epochs=(0,),
-        val_every=50, score_epochs=(), score_samples=2000, log_every=1):
-    """Train ``gan`` on uint8 digits with every record and checkpoint in ``config["RUN_DIR"]`` (02, 03).
+        val_every=50, score_epochs=(), score_samples=2000, log_every=1, steps_per_call_at_most=1):
+    """Train ``gan`` on uint8 digits per ``config`` (a ``RunConfig``), with records and checkpoints in its
+    RUN_DIR; returns the ``records.Run`` (02, 03).
 
-    ``config``: the notebook's ``RunConfig`` (EPOCHS, BATCH_SIZE, SEED, RESUME, RUN_DIR). ``x_val``,
-    ``y_val``: held-out digits for D's validation check every ``val_every`` iterations. ``snapshot_epochs``,
-    ``score_epochs``: when to draw the fixed noise grid and score ``score_samples`` samples. ``callbacks``: more Keras callbacks (a
-    ``GeneratorEMA`` is checkpointed with the rest). ``sampler``: the generator to draw snapshots and
-    quality checks from (default ``gan.generator``). With RESUME it continues from the last complete
-    epoch and gives the same numbers as an uninterrupted run. Returns the ``records.Run``.
+    ``x_val``/``y_val``: held-out digits for D's check every ``val_every`` iterations. ``snapshot_epochs``,
+    ``score_epochs``: when to draw the noise grid and score ``score_samples`` samples of ``sampler`` (default
+    ``gan.generator``). A ``GeneratorEMA`` among ``callbacks`` is checkpointed too. RESUME continues from the
+    last complete epoch with the same numbers as an uninterrupted run. ``steps_per_call_at_most`` > 1 lets
+    Keras run several steps per call of the compiled function (for short steps; not with a ``GeneratorEMA``,
+    which updates after every step).
     """
     epochs, seed, batch_size = config["EPOCHS"], config["SEED"], config["BATCH_SIZE"]
     run_dir = records.prepare_dir(config["RUN_DIR"], config.get("RESUME", False))
@@ -260,21 +309,36 @@ def fit(gan, config, x_train, y_train=None, *, x_val, y_val=None, callbacks=(), 
         return run
     ds, steps = data.training_batches(x_train, y_train if cond else None, batch_size=batch_size, seed=seed,
                                       epochs=epochs, start_epoch=run.resumed_from)
-    log = EpochLog(run, epochs, fingerprint, extra, every=log_every)
-    cbs = [History(run, steps, val_every, validation_check(gan, x_val, y_val, seed=seed)), *callbacks, log,
+
+    def save(epoch, logs=None):  # the last callback of every epoch: records first, then the checkpoint
+        run.save()
+        checkpoint.save(ckpt, gan, epoch + 1, fingerprint, extra)
+
+    per_call = 1 if any(isinstance(cb, GeneratorEMA) for cb in callbacks) else \
+        steps_per_call(steps, val_every, steps_per_call_at_most)
+    step_log = StepLog(gan) if per_call > 1 else None
+    gan.steps_per_execution, gan.train_function = per_call, None
+    cbs = [History(run, steps, val_every, validation_check(gan, x_val, y_val, seed=seed), step_log), *callbacks,
+           EpochLog(run, epochs, every=log_every),
            Snapshots(run, snapshot_epochs, sampler, cond, latent_dim(gan), seed)]
     if score_epochs:
         cbs.append(QualityCheck(run, sampler, cond, score_epochs, n=score_samples))
-    cbs.append(_Save(log))
+    if Progress.wanted():
+        cbs.insert(1, Progress(steps, epochs))
+    cbs.append(keras.callbacks.LambdaCallback(on_epoch_end=save))
     print(f"Training epochs {run.resumed_from + 1}-{epochs} of {steps} iterations (batch {batch_size}); "
           f"records in {run_dir}", flush=True)
     try:
-        gan.fit(ds, epochs=epochs, initial_epoch=run.resumed_from, steps_per_epoch=steps, callbacks=cbs, verbose=0, shuffle=False)
+        gan.fit(ds, epochs=epochs, initial_epoch=run.resumed_from, steps_per_epoch=steps, callbacks=cbs, verbose=0,
+                shuffle=False)
     except TrainingDiverged:
         run.save()
         raise
     except KeyboardInterrupt:
         print(f"Interrupted. The last complete epoch is saved in {ckpt}; run again with RESUME = True to continue.")
         raise
+    finally:
+        if step_log is not None:
+            step_log.remove()
     sampler.save(run_dir / "generator.keras")
     return run

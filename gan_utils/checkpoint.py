@@ -1,20 +1,15 @@
-"""Atomic checkpoints of a GAN's whole training state, keyed by where each variable lives (02, 03).
+"""Atomic checkpoints of a GAN's whole training state (02, 03).
 
-A checkpoint holds every variable of the generator, the discriminator, any
-extra network (the EMA copy of the generator), both optimizers and the random
-generators, plus the epoch, the iteration and the run's fingerprint. Keys name
-the owner, the layer's position and class, and the variable's own name
-(``discriminator/03.Dense/0.kernel``), never Keras's session-wide names
-(``dense_7``), so a rebuilt model in a new kernel restores exactly and two
-same-shaped variables can never swap. Files are ``.npz`` read with
-``allow_pickle=False``; each is written to a temporary name and renamed.
+Every variable of both networks, any extra network (the EMA generator), both optimizers and the random
+generators, with the epoch, iteration and run fingerprint, in an ``.npz`` read with ``allow_pickle=False``.
+Keys name owner, layer position and class, and variable (``discriminator/03.Dense/0.kernel``), never
+Keras's session-wide names, so a rebuilt model in a new kernel restores exactly.
 """
-import os
-from pathlib import Path
-
 import keras
 import numpy as np
 from keras import ops
+
+from .repro import atomic_write
 
 
 class CheckpointError(RuntimeError):
@@ -37,12 +32,7 @@ def _optimizer_state(prefix, opt, owners, out):
 
 
 def named_state(gan, extra_networks=None):
-    """Every variable a checkpoint must hold, as {key: variable} (02).
-
-    ``gan`` exposes ``generator``, ``discriminator``, ``d_optimizer`` and
-    ``g_optimizer``; random-generator states on ``gan`` itself are included.
-    ``extra_networks``: {name: model} (for example the EMA generator).
-    """
+    """Every variable a checkpoint holds, as {key: variable}; ``extra_networks``: {name: model} (02)."""
     nets = {"generator": gan.generator, "discriminator": gan.discriminator, **(extra_networks or {})}
     out = {}
     for name, net in nets.items():
@@ -67,13 +57,7 @@ def save(path, gan, epoch, fingerprint, extra_networks=None):
     arrays["epoch"] = np.array(epoch, dtype=np.int64)
     arrays["iteration"] = np.array(int(ops.convert_to_numpy(gan.d_optimizer.iterations)), dtype=np.int64)
     arrays["fingerprint"] = np.frombuffer(fingerprint.encode(), dtype=np.uint8)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def read(path):

@@ -1,13 +1,7 @@
 """Loading MNIST and feeding it to a GAN (taught in 02_dense_gan).
 
-``load_mnist`` looks for the data in this order:
-
-1. the ``path`` argument,
-2. the environment variable ``MNIST_PATH`` (for offline classrooms and CI),
-3. ``keras.datasets.mnist.load_data()`` (downloads once, then uses Keras's cache).
-
-A file is read with ``numpy.load(..., allow_pickle=False)``, so a file holding
-pickled Python objects is refused instead of executed.
+``load_mnist`` reads the ``path`` argument, else ``$MNIST_PATH`` (offline classrooms, CI), else
+``keras.datasets.mnist.load_data()``. Files are read with ``allow_pickle=False``: pickles are refused.
 """
 import os
 import zipfile
@@ -26,6 +20,31 @@ _FIX = (
 
 class MnistDataError(ValueError):
     """The MNIST file is missing, unreadable or not the MNIST layout."""
+
+
+def read_npz(path, keys, error, hint):
+    """``({key: array} for the ``keys`` present, sorted names in the file)``, never unpickling (02, 03).
+
+    A missing, unreadable or pickled file raises ``error`` with ``hint`` appended.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise error(f"{path}: file not found. {hint}")
+    try:
+        f = np.load(path, allow_pickle=False)
+        if not hasattr(f, "files"):
+            raise error(f"{path} holds a single array, not an .npz archive. {hint}")
+        with f:
+            return {k: f[k] for k in keys if k in f.files}, sorted(f.files)
+    except error:
+        raise
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise error(f"{path} holds pickled Python objects, which are refused for safety (they could run "
+                        f"code). {hint}") from None
+        raise error(f"{path} is not a readable .npz file ({e}). {hint}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise error(f"{path} is not a readable .npz file, perhaps truncated ({e}). {hint}") from None
 
 
 def _check(arrays, source):
@@ -51,29 +70,11 @@ def _check(arrays, source):
 
 def read_mnist_npz(path):
     """Read and check an ``mnist.npz`` file; never unpickles (02)."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise MnistDataError(f"MNIST file not found: {path}. {_FIX}")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in KEYS if k not in f.files]
-            if missing:
-                raise MnistDataError(
-                    f"{path}: missing arrays {missing} (found {sorted(f.files)}); an MNIST file holds "
-                    f"{list(KEYS)}. {_FIX}"
-                )
-            arrays = {k: f[k] for k in KEYS}
-    except MnistDataError:
-        raise
-    except ValueError as e:
-        if "allow_pickle" in str(e) or "pickle" in str(e).lower():
-            raise MnistDataError(
-                f"{path}: the file holds pickled Python objects, which are refused for safety "
-                f"(they could run code). An MNIST file holds plain uint8 arrays. {_FIX}"
-            ) from None
-        raise MnistDataError(f"{path}: not a readable .npz file ({e}). {_FIX}") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
-        raise MnistDataError(f"{path}: not a readable .npz file, perhaps truncated or corrupt ({e}). {_FIX}") from None
+    arrays, found = read_npz(path, KEYS, MnistDataError, _FIX)
+    missing = [k for k in KEYS if k not in arrays]
+    if missing:
+        raise MnistDataError(f"{path}: missing arrays {missing} (found {found}); an MNIST file holds "
+                             f"{list(KEYS)}. {_FIX}")
     return _check(arrays, str(path))
 
 
@@ -81,11 +82,9 @@ _LOADED = {}  # one read per source and process: notebooks and the evaluation me
 
 
 def load_mnist(path=None):
-    """Return ``(x_train, y_train, x_test, y_test)`` as uint8 arrays (02).
+    """``(x_train, y_train, x_test, y_test)`` as shared, read-only uint8 arrays, read once per source (02).
 
     Order: ``path``, then ``$MNIST_PATH``, then ``keras.datasets.mnist.load_data()``.
-    Each source is read once per process; the arrays are shared and read-only
-    (copy one before changing it in place).
     """
     path = path or os.environ.get(MNIST_PATH_VAR)
     if path:
@@ -114,9 +113,7 @@ def _load_with_keras():
     try:
         (x_tr, y_tr), (x_te, y_te) = keras.datasets.mnist.load_data()
     except Exception as e:
-        raise MnistDataError(
-            f"Keras could not download MNIST ({type(e).__name__}: {e}). Offline? {_FIX}"
-        ) from None
+        raise MnistDataError(f"Keras could not download MNIST ({type(e).__name__}: {e}). Offline? {_FIX}") from None
     return _check(dict(x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te), "keras.datasets.mnist")
 
 
@@ -137,14 +134,9 @@ def to_uint8(images):
 
 
 def training_batches(images, labels=None, batch_size=128, seed=0, epochs=1, start_epoch=0, num_classes=10):
-    """A tf.data pipeline of shuffled batches for epochs ``start_epoch..epochs-1`` (02).
-
-    Each epoch's order depends only on ``(seed, epoch)``, so a resumed run sees
-    exactly the batches an uninterrupted one would. Images stay uint8 in memory
-    and are scaled to [-1, 1] per batch; labels (if given) become one-hot.
-    Yields ``images`` or ``(images, one_hot_labels)``; the last partial batch of
-    each epoch is dropped. Returns ``(dataset, steps_per_epoch)``.
-    """
+    """``(dataset, steps_per_epoch)``: shuffled batches in [-1, 1] (with one-hot labels) for epochs
+    ``start_epoch..epochs-1``; each epoch's order depends only on ``(seed, epoch)``, so a resumed run
+    sees the same batches. The last partial batch is dropped (02)."""
     import tensorflow as tf
 
     n = len(images)

@@ -2,60 +2,34 @@
 
     python -m gan_utils.evaluate samples.npz > scores.json
 
-reads ``images`` (uint8, (N, 28, 28)) and optional ``labels`` (digits 0-9, one
-per image) from an .npz such as ``python -m gan_utils.sample`` writes, scores
-them with ``evaluation.score`` and prints ONE JSON object to stdout::
-
-    {"n": N, "model": {...metrics...}, "classifier": {...},
-     "reference": {"real_train": {...}, "uniform_noise": {...}}}
-
-Log lines (for example the classifier's one-off training) go to stderr, so
-stdout is pure JSON. Bad input exits with code 2 and one message on stderr.
+Reads ``images`` (uint8 (N, 28, 28)) and optional ``labels`` from an .npz such as ``gan_utils.sample``
+writes and prints ONE JSON object (``model``, ``classifier``, ``reference`` scores) to stdout; log lines
+go to stderr. Bad input exits with code 2 and one message on stderr.
 """
 import argparse
 import contextlib
 import json
 import sys
-import zipfile
-from pathlib import Path
 
 import numpy as np
+
+from .data import read_npz
 
 
 class SamplesError(ValueError):
     """A samples file that is missing or not in the expected layout."""
 
 
-_LAYOUT = ("an .npz with 'images' (uint8, shape (N, 28, 28), 0-255) and optionally 'labels' (integers 0-9, "
-           "shape (N,)), as written by python -m gan_utils.sample")
+_LAYOUT = ("Expected an .npz with 'images' (uint8, shape (N, 28, 28), 0-255) and optionally 'labels' (integers "
+           "0-9, shape (N,)), as written by python -m gan_utils.sample.")
 
 
 def read_samples(path):
-    """Read and check a samples .npz; returns ``(images uint8 (N, 28, 28), labels int64 or None)`` (03).
-
-    Never unpickles (``allow_pickle=False``).
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise SamplesError(f"{path}: file not found. Expected {_LAYOUT}.")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if not hasattr(f, "files"):
-                raise SamplesError(f"{path} holds a single array, not an .npz archive. Expected {_LAYOUT}.")
-            if "images" not in f.files:
-                raise SamplesError(f"{path} has arrays {sorted(f.files)} but no 'images'. Expected {_LAYOUT}.")
-            images = f["images"]
-            labels = f["labels"] if "labels" in f.files else None
-    except SamplesError:
-        raise
-    except ValueError as e:
-        if "pickle" in str(e).lower():
-            raise SamplesError(f"{path} holds pickled Python objects, which are refused for safety. "
-                               f"Expected {_LAYOUT}.") from None
-        raise SamplesError(f"{path} is not a readable .npz file ({e}). Expected {_LAYOUT}.") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise SamplesError(f"{path} is not a readable .npz file, perhaps truncated ({e}). "
-                           f"Expected {_LAYOUT}.") from None
+    """Read and check a samples .npz; returns ``(images uint8 (N, 28, 28), labels int64 or None)`` (03)."""
+    arrays, found = read_npz(path, ("images", "labels"), SamplesError, _LAYOUT)
+    if "images" not in arrays:
+        raise SamplesError(f"{path} has arrays {found} but no 'images'. {_LAYOUT}")
+    images, labels = arrays["images"], arrays.get("labels")
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):

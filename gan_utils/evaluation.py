@@ -1,19 +1,10 @@
-"""The evaluation classifier and sample-quality metrics (taught in 02_dense_gan,
-03_conditional_dcgan and 04_convergence_analysis).
+"""The evaluation classifier and sample-quality metrics (taught in 02_dense_gan, 03 and 04).
 
-A compact CNN, trained once on the 60,000 MNIST *training* digits (never the
-test digits), judges generated digits. Its 128-number penultimate layer is the
-feature space for the Frechet distance (FID) and for precision/recall; its
-predictions give digit coverage and, for conditional generators, label
-accuracy. The trained classifier is cached in ``paths.cache_dir()`` under a
-name holding a hash of its definition (the builder's and trainer's source code
-and ``CLASSIFIER_CONFIG``), so editing the definition retrains it.
-
-Every score is shown beside two reference points (``reference_points``): 10,000
-real training digits (the floor: the best a generator can do) and 10,000
-uniform-noise images (the worst). FID is biased upward for small samples, so
-``fid_ratio`` divides a sample's FID by the floor at the *same* sample size
-(``fid_floor(n)``): 1 means "as close to the test digits as real digits are".
+A small CNN trained once on the 60,000 MNIST training digits (cached in ``paths.cache_dir()`` under a hash
+of its definition) judges generated digits: its 128-number ``features`` layer is the space for FID and
+precision/recall, its predictions give digit coverage and label accuracy. Scores are shown beside real
+training digits (the floor) and uniform noise (the worst); ``fid_ratio`` divides FID by the floor at the
+same sample size, since FID is biased upward for small samples.
 """
 import hashlib
 import inspect
@@ -100,22 +91,13 @@ def _train_classifier(config):
     return model, {"test_accuracy": float(np.mean(pred == y_te)), "train_seconds": round(seconds, 1)}
 
 
-def _source_hash(functions, extra=""):
-    h = hashlib.sha256()
-    for f in functions:
-        h.update(inspect.getsource(f).encode())
-    h.update(extra.encode())
-    return h.hexdigest()[:16]
-
-
 def classifier_key():
-    """A hash of the classifier's definition: builder + trainer source and config (02).
-
-    Looked up at call time, so changing any of them gives a new key and
-    therefore a new cache file.
-    """
-    return _source_hash([_build_classifier, _train_classifier],
-                        json.dumps(CLASSIFIER_CONFIG, sort_keys=True, default=str))
+    """A hash of the classifier's definition (builder and trainer source, config): its cache file's key (02)."""
+    h = hashlib.sha256()
+    for f in (_build_classifier, _train_classifier):
+        h.update(inspect.getsource(f).encode())
+    h.update(json.dumps(CLASSIFIER_CONFIG, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
 
 
 def classifier_paths(key=None):
@@ -135,11 +117,8 @@ def _load_cached(model_path, stats_path, key):
 
 
 def evaluation_classifier():
-    """The trained evaluation classifier (a Keras model giving logits), trained once and cached (02).
-
-    A cache file that cannot be read is retrained (with a printed line), so a
-    truncated or stale file is never used silently.
-    """
+    """The evaluation classifier (a Keras model giving logits), trained once and cached; an unreadable
+    cache is retrained, never trusted (02)."""
     key = classifier_key()
     if ("classifier", key) in _MEMO:
         return _MEMO["classifier", key]
@@ -241,11 +220,9 @@ def _sqrt_psd(s):
 
 
 def fid(feats_a, feats_b):
-    """Frechet distance between Gaussian fits of two feature sets (02).
+    """Frechet distance between Gaussian fits of two (N, d) feature arrays or ``(mean, cov)`` pairs (02).
 
-    Each argument is an (N, d) feature array or a ``(mean, cov)`` pair.
-    tr sqrt(S1 S2) is computed as tr sqrt(sqrt(S1) S2 sqrt(S1)), a symmetric
-    matrix, with eigen-decompositions only (no complex parts, no SciPy).
+    tr sqrt(S1 S2) is taken as tr sqrt(sqrt(S1) S2 sqrt(S1)), symmetric, so eigendecompositions suffice.
     """
     (m1, s1), (m2, s2) = (x if isinstance(x, tuple) else feature_stats(x) for x in (feats_a, feats_b))
     if m1.shape != m2.shape:
@@ -266,10 +243,7 @@ def _labels(values, name):
 
 
 def label_accuracy(pred, requested):
-    """Share of samples classified as the digit they were generated for, overall and per digit (03).
-
-    Returns ``{"overall": float, "per_digit": {digit: float}}`` (digits never requested are left out).
-    """
+    """``{"overall": share, "per_digit": {digit: share}}`` of samples read as the digit requested (03)."""
     pred, requested = _labels(pred, "pred"), _labels(requested, "requested labels")
     if pred.shape != requested.shape or pred.size == 0:
         raise EvaluationError(f"pred {pred.shape} and requested labels {requested.shape} must have the same "
@@ -280,12 +254,7 @@ def label_accuracy(pred, requested):
 
 
 def coverage(pred):
-    """Which digits a sample set covers (02).
-
-    Returns ``{"shares": length-10 array, "min_share": float, "entropy_bits": float}``;
-    a perfect spread has every share 0.1 and entropy log2(10) = 3.32 bits, a
-    collapse onto one digit has min share 0 and entropy 0.
-    """
+    """``{"shares": per digit, "min_share", "entropy_bits"}``: 0.1 and 3.32 bits for a perfect spread (02)."""
     pred = _labels(pred, "pred")
     if pred.size == 0:
         raise EvaluationError("pred is empty: coverage needs at least one sample.")
@@ -317,16 +286,10 @@ def _inside(points, centres, radii, chunk=1000):
 
 
 def precision_recall(real_feats, fake_feats, k=3, max_points=5000, seed=PR_SEED):
-    """k-NN precision and recall (Kynkaanniemi et al. 2019) in feature space (04).
+    """k-NN precision and recall (Kynkaanniemi et al. 2019) on at most ``max_points`` of each set (04).
 
-    Precision: share of fakes inside the real manifold (the union of balls
-    reaching each real point's k-th neighbour); recall: share of reals inside
-    the fake manifold. Both sets are subsampled (seeded) to the same size,
-    at most ``max_points``; the numbers depend a little on that size.
-    Features are L2-normalised first: images the classifier finds featureless
-    (noise, heavy blur) have small activations near the origin, where a few
-    odd real digits have huge k-NN balls; with raw features 10,000 noise
-    images score a precision above 0.9.
+    Features are L2-normalised first: with raw features, featureless images (noise) sit near the origin,
+    inside the huge k-NN balls of a few odd real digits, and score a precision above 0.9.
     """
     real, fake = (_unit(np.asarray(f, dtype=np.float64)) for f in (real_feats, fake_feats))
     m = min(len(real), len(fake), max_points)
@@ -349,7 +312,6 @@ def _mnist():
 
 
 def _test_reference(n_ref):
-    """(features, (mean, cov)) of the first ``n_ref`` test digits."""
     key = classifier_key()
     if not 2 <= n_ref <= 10_000:
         raise EvaluationError(f"n_ref = {n_ref}: use between 2 and the 10,000 test digits.")
@@ -375,11 +337,7 @@ def _train_reference(n):
 
 
 def fid_floor(n, n_ref=N_REFERENCE):
-    """FID of ``n`` real training digits against the test-digit statistics: the best a generator can do at n (02).
-
-    FID is biased upward for small n, so compare a sample's FID with the floor
-    at the same n (``fid_ratio`` in ``score`` does this).
-    """
+    """FID of ``n`` real training digits against the test digits: the best a generator can do at n (02)."""
     key = classifier_key()
     if ("floor", key, n, n_ref) not in _MEMO:
         _MEMO["floor", key, n, n_ref] = fid(_train_reference(n)[2], _test_reference(n_ref)[1])
@@ -387,13 +345,8 @@ def fid_floor(n, n_ref=N_REFERENCE):
 
 
 def score(images, labels=None, n_ref=N_REFERENCE, pr_points=5000):
-    """All metrics of one sample set, as one flat-ish dict of plain Python numbers (02, 03).
-
-    ``images``: uint8 (N, 28, 28) or [-1, 1] floats (N, 28, 28, 1). ``labels``:
-    the digits a conditional generator was asked for (adds ``accuracy`` and
-    ``accuracy_per_digit``). FID is against the first ``n_ref`` test digits;
-    ``fid_ratio`` = fid / fid_floor(N). ``pr_points=0`` skips precision/recall.
-    """
+    """Every metric of uint8 or [-1, 1] digits as a dict of plain numbers; ``labels`` (digits requested)
+    add label accuracy, ``pr_points=0`` skips precision/recall (02, 03)."""
     feats, pred = _embed(images)
     n = len(feats)
     if n < 2:
@@ -417,23 +370,16 @@ def score(images, labels=None, n_ref=N_REFERENCE, pr_points=5000):
 
 
 def _reference_key():
-    x_tr, y_tr, x_te, y_te = _mnist()
-    h = hashlib.sha256()
-    for a in (x_tr, y_tr, x_te, y_te):
+    """A hash of this module's source, the classifier's key and the MNIST arrays."""
+    h = hashlib.sha256(Path(__file__).read_bytes() + classifier_key().encode())
+    for a in _mnist():
         h.update(np.ascontiguousarray(a).tobytes())
-    funcs = [score, fid, feature_stats, _sqrt_psd, coverage, label_accuracy, precision_recall, _unit, _knn_radii,
-             _inside, _train_reference, _test_reference, fid_floor, reference_points, _model_input]
-    return _source_hash(funcs, classifier_key() + h.hexdigest() + f"{N_REFERENCE},{REFERENCE_SEED},{NOISE_SEED},"
-                                                                  f"{PR_SEED}")
+    return h.hexdigest()[:16]
 
 
 def reference_points():
-    """Scores of 10,000 real training digits (the floor) and 10,000 uniform-noise images (the worst) (02).
-
-    Returns ``{"real_train": score, "uniform_noise": score}``, both with
-    labels (true labels for the real digits; 0-9 in turn for the noise, i.e.
-    chance accuracy). Cached in memory and as JSON next to the classifier.
-    """
+    """``{"real_train": score, "uniform_noise": score}`` of 10,000 real training digits (the floor) and
+    10,000 noise images (the worst), cached next to the classifier (02)."""
     key = classifier_key()
     if ("reference", key) in _MEMO:
         return _MEMO["reference", key]
@@ -465,10 +411,7 @@ TABLE_COLUMNS = (("n", "n", "{:d}"), ("fid", "FID", "{:.2f}"), ("fid_ratio", "FI
 
 
 def metrics_table(results, reference=True, columns=TABLE_COLUMNS):
-    """A plain-text table of score dicts (name -> score), with the reference points below (02, 03).
-
-    ``columns``: (key, heading, format) triples; a missing value prints "-".
-    """
+    """A plain-text table of score dicts (name -> score) and the reference points; "-" for missing (02, 03)."""
     rows = dict(results)
     if reference:
         ref = reference_points()
@@ -491,8 +434,6 @@ def metrics_table(results, reference=True, columns=TABLE_COLUMNS):
                  f"entropy max {ENTROPY_MAX_BITS:.2f} bits.")
     return "\n".join(lines)
 
-
-# ----------------------------------------------------------------------------- during training
 
 # The metrics a quality check during training records (callbacks.QualityCheck).
 QUALITY_KEYS = ("fid", "fid_floor", "fid_ratio", "min_share", "entropy_bits", "accuracy", "precision", "recall")

@@ -1,11 +1,8 @@
 """Checking a notebook's parameters before anything runs (every notebook, and the runner).
 
-``check(globals(), notebook)`` is the one call each notebook makes right after
-its ``parameters`` cell. Every rule raises :class:`ParameterError` with one
-sentence that names the parameter, the value it got and what is allowed, so a
-mistyped papermill ``-p`` option stops the run before any training starts.
-Lists of epochs that would run past ``EPOCHS`` are cut to it (with a note), so
-``-p EPOCHS 3`` alone is a valid override in every notebook.
+``check(globals(), notebook)`` runs right after the ``parameters`` cell; a bad value raises
+:class:`ParameterError` naming the parameter, the value and what is allowed. Epoch lists past
+``EPOCHS`` are cut to it (with a note), so ``-p EPOCHS 3`` alone is valid everywhere.
 """
 import numbers
 from pathlib import Path
@@ -119,10 +116,6 @@ def folder(name, value, p):
     return value
 
 
-def _precision(name, value, p):
-    return one_of("auto", "float32", "mixed_bfloat16", "mixed_float16")(name, value, p)
-
-
 # One rule per parameter name, shared by every notebook that has the parameter (checked in this order).
 RULES = {
     "EPOCHS": whole(1), "BATCH_SIZE": whole(1, 60000), "SEED": whole(0), "TRAIN_IMAGES": whole("BATCH_SIZE", 60000),
@@ -131,7 +124,7 @@ RULES = {
     "G_LOSS": one_of("nonsaturating", "saturating"), "STABILIZE": flag, "LABEL_SMOOTHING": real(0, 0.5),
     "COMPARE_EPOCHS": capped(), "SNAPSHOT_EPOCHS": epoch_list(), "VAL_EVERY": whole(1), "SCORE_EVERY": capped(),
     "EVAL_SAMPLES": multiple_of_10, "RESUME": flag, "WIDTH": whole(8, 512), "EMA_DECAY": real(0, 1, high_open=True),
-    "LABEL_PLANES": flag, "PROJECTION": flag, "PRECISION": _precision,
+    "LABEL_PLANES": flag, "PROJECTION": flag, "PRECISION": one_of("auto", "float32", "mixed_bfloat16", "mixed_float16"),
     "TOY_STEPS": whole(2), "D_ALONE_STEPS": whole(1),
     "SWEEP_LEARNING_RATES": real_list(), "SWEEP_BETA_1": real_list(), "SWEEP_EPOCHS": whole(1),
     "DCGAN_SWEEP_EPOCHS": whole(0), "FAILURE_LEARNING_RATE": real(0, 1), "SWEEP_STABILIZE": flag, "TRAIN_MISSING": flag,
@@ -156,11 +149,8 @@ def writable_dir(name, path):
 
 
 def check(namespace, notebook, rules=RULES):
-    """Check every parameter of ``notebook`` found in ``namespace`` (its ``globals()``) and return a ``RunConfig``.
-
-    The checked values (epoch lists cut to EPOCHS, RUN_DIR and FIG_DIR as
-    resolved, writable folders) are put back into ``namespace``.
-    """
+    """Check the parameters in ``namespace`` (a notebook's ``globals()``), put the checked values back
+    (epoch lists cut, RUN_DIR and FIG_DIR resolved and writable) and return a ``RunConfig``."""
     p = {}
     for name, rule in rules.items():
         if name in namespace:

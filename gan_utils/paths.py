@@ -1,10 +1,6 @@
-"""Where a notebook's runs and figures go (taught in 01_background).
-
-Defaults live under the project folder: ``runs/<notebook>/`` for a run's
-history, checkpoints and models, ``figures/<notebook>/`` for its figures.
-Setting the environment variable ``GAN_OUTPUT_ROOT`` moves both trees
-elsewhere (the tests use it so that they never touch the committed figures).
-Nothing is ever written to the current working directory.
+"""Where a notebook's runs and figures go (taught in 01_background): ``runs/<notebook>/`` and
+``figures/<notebook>/`` under the project, or under ``$GAN_OUTPUT_ROOT`` (the tests use it); never the
+current working directory.
 """
 import os
 from pathlib import Path

@@ -1,8 +1,7 @@
-"""Digit grids and saving figures (taught in 01_background).
+"""Digit grids, training plots, the architecture figure and saving figures (taught in 01_background).
 
-``save_fig`` writes PNGs into the folder a notebook's ``FIG_DIR`` parameter
-names (by default ``figures/<notebook>/``), works headless, and refuses a bare
-file name so nothing lands in the current directory by accident.
+``save_fig`` writes PNGs into the notebook's ``FIG_DIR`` and refuses a missing folder, so nothing lands in
+the current directory by accident.
 """
 from pathlib import Path
 
@@ -11,24 +10,23 @@ import numpy as np
 DPI = 100
 
 
-def save_fig(fig, name, fig_dir, dpi=DPI):
-    """Save ``fig`` as ``fig_dir/name.png`` and return the path (01)."""
+def _target(fig_dir, name, suffix):
     if fig_dir is None:
         raise ValueError("save_fig needs a folder: pass the notebook's FIG_DIR.")
-    fig_dir = Path(fig_dir)
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    path = fig_dir / (name if name.endswith(".png") else name + ".png")
+    Path(fig_dir).mkdir(parents=True, exist_ok=True)
+    return Path(fig_dir) / (name if name.endswith(suffix) else name + suffix)
+
+
+def save_fig(fig, name, fig_dir, dpi=DPI):
+    """Save ``fig`` as ``fig_dir/name.png`` and return the path (01)."""
+    path = _target(fig_dir, name, ".png")
     fig.savefig(path, dpi=dpi, bbox_inches="tight", facecolor="white")
     return path
 
 
 def image_grid(images, nrows=None, ncols=None, ax=None, row_labels=None, col_labels=None,
                title=None, pad=1, cmap="gray_r"):
-    """Draw digits as one tiled image, row by row (01).
-
-    ``images``: (N, 28, 28) or (N, 28, 28, 1), uint8 (0-255) or float in [-1, 1].
-    Returns the matplotlib Axes.
-    """
+    """Draw uint8 or [-1, 1] digits (N, 28, 28[, 1]) as one tiled image, row by row; returns the Axes (01)."""
     import matplotlib.pyplot as plt
 
     x = np.asarray(images)
@@ -64,16 +62,11 @@ def image_grid(images, nrows=None, ncols=None, ax=None, row_labels=None, col_lab
 
 
 def save_gif(snapshots, name, fig_dir, nrows=10, fps=2, title_fmt="epoch {}"):
-    """Animate the fixed-noise grid: one frame per epoch of ``snapshots`` (epoch -> (N, 28, 28) uint8) (02, 03).
-
-    Writes ``fig_dir/name.gif`` (about 300x320 pixels per frame) and returns the path.
-    """
+    """Write ``fig_dir/name.gif``: one frame per epoch of ``snapshots`` (epoch -> uint8 digits) (02, 03)."""
     import matplotlib.pyplot as plt
     from matplotlib.animation import PillowWriter
 
-    fig_dir = Path(fig_dir)
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    path = fig_dir / (name if name.endswith(".gif") else name + ".gif")
+    path = _target(fig_dir, name, ".gif")
     fig = plt.figure(figsize=(3.0, 3.2), dpi=DPI)
     ax = fig.add_axes([0.02, 0.02, 0.96, 0.88])
     writer = PillowWriter(fps=fps)
@@ -195,10 +188,9 @@ _COLORS = {"InputLayer": "#dbe9f6", "Dense": "#fde2c8", "Conv2D": "#fde2c8", "Co
 
 
 def plot_architecture(models, titles=None, fig_width=None):
-    """Draw Keras functional models as the report's Figure 1: blocks with sizes, arrows, inputs joining (02, 03).
+    """Report Figure 1 drawn from functional Keras models: blocks with sizes, arrows, inputs joining (02, 03).
 
-    Drawn from the models themselves, so it cannot disagree with the code. ``fig_width``: the least
-    width in inches. Returns the matplotlib Figure.
+    ``fig_width``: the least width in inches. Returns the Figure.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
@@ -269,12 +261,8 @@ def smooth(values, window=50):
 
 
 def plot_d_confidence(history, ax_fake, ax_real, label=None, window=5, color=None, label_smoothing=0.0):
-    """Report Figure 2: D's confidence at each validation step against iteration (02, 03, 04).
-
-    Left: confidence that generated digits are fake, 1 - D(G(z)); right: confidence that real digits are
-    real, D(x). Raw validation points, a smoothed line, 1/2 (dashed) and, with one-sided label smoothing s,
-    the equilibrium values 1/2 + s/2 and 1/2 - s/2 (dotted).
-    """
+    """Report Figure 2: D's confidence 1 - D(G(z)) (left) and D(x) (right) at each validation step, smoothed,
+    with 1/2 dashed and, for label smoothing s, the equilibria 1/2 +- s/2 dotted (02, 03, 04)."""
     it = np.array([r["iteration"] for r in history if r.get("val_d_fake") is not None], dtype=np.float64)
     s = float(label_smoothing)
     for ax, key, flip, title, sym, eq in (
@@ -287,8 +275,8 @@ def plot_d_confidence(history, ax_fake, ax_real, label=None, window=5, color=Non
         ax.axhline(0.5, color="k", ls="--", lw=0.8)
         if s:
             ax.axhline(eq, color="k", ls=":", lw=0.9)
-            ax.annotate(f"equilibrium with label smoothing {s:g}: {eq:g}", (0.02, eq), xycoords=("axes fraction", "data"),
-                        xytext=(0, 3), textcoords="offset points", fontsize=8)
+            ax.annotate(f"equilibrium with label smoothing {s:g}: {eq:g}", (0.02, eq),
+                        xycoords=("axes fraction", "data"), xytext=(0, 3), textcoords="offset points", fontsize=8)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("iteration")
         ax.set_ylabel(f"mean {sym}, validation")

@@ -1,25 +1,18 @@
 """Choosing the numeric precision of training (02, 03).
 
-``PRECISION = "auto"`` picks Keras's ``mixed_bfloat16`` policy on CPUs with
-native bfloat16 (AVX512_BF16 or AMX), ``mixed_float16`` on GPUs with tensor
-cores (compute capability 7.0 or newer; then the optimizers scale the loss),
-and ``float32`` otherwise. Variables stay float32 under both mixed policies.
+``"auto"`` picks ``mixed_bfloat16`` on CPUs with native bfloat16 (AVX512_BF16 or AMX), ``mixed_float16``
+(with loss scaling) on GPUs of compute capability 7.0 or newer, and ``float32`` otherwise.
 """
 import keras
+
+from .repro import cpuinfo
 
 POLICIES = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
 def cpu_flags():
     """The CPU feature flags the operating system reports (empty where it reports none)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    return set((cpuinfo("flags") or "").split())
 
 
 def _gpu_capability():

@@ -1,20 +1,15 @@
-"""A run's records on disk: history, epochs, quality checks, snapshots, metrics (02, 03, 04).
-
-A run folder holds ``run_info.json`` (parameters, seed, versions),
-``history.csv`` (one row per iteration), ``epochs.csv``, ``quality.csv``,
-``snapshots.npz`` (the fixed-noise grid at chosen epochs), ``metrics.json``
-(final scores), ``checkpoint.npz`` and ``generator.keras``. Every file is
-written atomically, so an interrupted run never leaves a half-written one.
+"""A run's records on disk (02, 03, 04): ``run_info.json``, ``history.csv`` (one row per iteration),
+``epochs.csv``, ``quality.csv``, ``snapshots.npz`` (the fixed-noise grid), ``metrics.json``,
+``checkpoint.npz`` and ``generator.keras``, each written atomically.
 """
 import csv
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from .repro import atomic_write_text
+from .repro import atomic_write, atomic_write_text
 
 
 class Run:
@@ -42,9 +37,8 @@ class Run:
         write_csv(self.dir / "epochs.csv", self.epoch_log)
         write_csv(self.dir / "quality.csv", self.quality)
         if self.snapshots:
-            tmp = self.dir / "snapshots.tmp.npz"
-            np.savez_compressed(tmp, **{f"epoch_{e:04d}": v for e, v in sorted(self.snapshots.items())})
-            os.replace(tmp, self.dir / "snapshots.npz")
+            arrays = {f"epoch_{e:04d}": v for e, v in sorted(self.snapshots.items())}
+            atomic_write(self.dir / "snapshots.npz", lambda f: np.savez_compressed(f, **arrays))
 
     def truncate(self, epoch, iteration):
         """Keep only the records up to ``epoch`` (and ``iteration``): the state a checkpoint restores."""

@@ -1,4 +1,4 @@
-"""Seeding and recording what a run was made with (every notebook)."""
+"""Seeding, recording what a run was made with, and writing files atomically (every notebook)."""
 import json
 import os
 import platform
@@ -13,10 +13,7 @@ import numpy as np
 
 
 def set_seed(seed):
-    """Seed Python, NumPy and Keras/TensorFlow in one call (01).
-
-    The same seed then gives the same numbers on the same CPU.
-    """
+    """Seed Python, NumPy and Keras/TensorFlow in one call: the same seed gives the same numbers (01)."""
     import keras
 
     random.seed(seed)
@@ -24,16 +21,21 @@ def set_seed(seed):
     keras.utils.set_random_seed(seed)
 
 
-def cpu_model():
-    """The processor's name, as the operating system reports it (04, benchmarks)."""
+def cpuinfo(field):
+    """The value of the first ``field`` line of /proc/cpuinfo ("model name", "flags"), or None."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model():
+    """The processor's name, as the operating system reports it (04, benchmarks)."""
+    return cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def environment_info():
@@ -59,16 +61,25 @@ def environment_info():
     }
 
 
-def atomic_write_text(path, text):
-    """Write a text file so that a crash never leaves it half-written (02)."""
+def atomic_write(path, write, mode="wb"):
+    """Write ``path`` through ``write(file)`` under a temporary name, then rename: never half-written (02)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_text(path, text):
+    """Write a text file so that a crash never leaves it half-written (02)."""
+    return atomic_write(path, lambda f: f.write(text), mode="w")
 
 
 def write_run_info(run_dir, params, seed, notebook, extra=None):
@@ -79,12 +90,9 @@ def write_run_info(run_dir, params, seed, notebook, extra=None):
         "parameters": params,
         "environment": environment_info(),
         "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        **(extra or {}),
     }
-    if extra:
-        info.update(extra)
-    path = Path(run_dir) / "run_info.json"
-    atomic_write_text(path, json.dumps(info, indent=2, default=str))
-    return path
+    return atomic_write_text(Path(run_dir) / "run_info.json", json.dumps(info, indent=2, default=str))
 
 
 # Parameters that may change between an interrupted run and its resume: they do not change the training itself.

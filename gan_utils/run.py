@@ -5,11 +5,9 @@
     python -m gan_utils.run --preset smoke       # the smallest run that executes every cell (CI)
     python -m gan_utils.run --only 02 03 -p EPOCHS 5 -p 03:SNAPSHOT_EPOCHS "[0, 1, 5]"
 
-Every parameter a preset or ``-p`` names must exist in the notebook's ``parameters`` cell; a misspelled
-one stops the run before anything executes. Only the classroom preset writes the committed gallery
-``figures/<notebook>/``; the paper preset writes ``figures/paper/`` and ``runs/paper/``, smoke and
-runs with other ``-p`` values ``runs/smoke/`` or ``runs/custom/`` (``--figures DIR`` or ``-p FIG_DIR``
-choose another folder). Executed notebooks and full logs go to ``runs/executed/<preset>/``.
+A parameter that a notebook's ``parameters`` cell lacks stops the run before anything executes. Only the
+classroom preset writes the committed ``figures/<notebook>/``; other runs write under ``runs/<preset>/``
+(``figures/paper/`` for paper). Executed notebooks and logs go to ``runs/executed/<preset>/``.
 """
 import argparse
 import ast
@@ -51,7 +49,8 @@ PRESETS = {
 
 # Measured wall-clock minutes per notebook on a 2-core CPU (see the README), for the plan's estimate.
 EXPECTED_MINUTES = {
-    "classroom": {"01_background": 0.3, "02_dense_gan": 2.1, "03_conditional_dcgan": 5.6, "04_convergence_analysis": 2.7},
+    "classroom": {"01_background": 0.3, "02_dense_gan": 2.1, "03_conditional_dcgan": 5.6,
+                  "04_convergence_analysis": 2.7},
     "paper": {"01_background": 1, "02_dense_gan": 20, "03_conditional_dcgan": 70, "04_convergence_analysis": 30},
     "smoke": {"01_background": 0.5, "02_dense_gan": 0.5, "03_conditional_dcgan": 0.7, "04_convergence_analysis": 1},
 }
@@ -101,11 +100,8 @@ def parse_value(text):
 
 
 def plan(preset, names, overrides=()):
-    """Parameters per notebook for a preset plus ``-p`` overrides, checked against each notebook (README).
-
-    ``overrides``: (name, value) pairs; a name ``NN:PARAM`` applies to one notebook only.
-    Raises ContractError naming the notebook, the unknown parameter and the valid ones.
-    """
+    """Parameters per notebook: a preset plus ``-p`` (name, value) overrides (``NN:PARAM`` for one notebook),
+    each checked against the notebook; ContractError names an unknown one and the valid ones (README)."""
     if preset not in PRESETS:
         raise ContractError(f"--preset {preset!r} is not a preset; choose from {', '.join(PRESETS)}.")
     declared = {n: notebook_parameters(n) for n in names}
@@ -139,11 +135,8 @@ def run_label(preset, params):
 
 
 def parameters(preset, names, overrides=(), figures=None):
-    """(label, ``plan`` plus where each notebook writes: FIG_DIR, RUN_DIR and 04's upstream runs).
-
-    Classroom: the notebooks' defaults (the gallery). Paper: ``figures/paper/<nb>``, ``runs/paper/<nb>``.
-    Smoke, custom: ``runs/<label>/<nb>``, ``runs/<label>/figures/<nb>``. ``figures``: ``<figures>/<nb>``.
-    Explicit ``-p`` values always win."""
+    """(label, ``plan`` plus FIG_DIR, RUN_DIR and 04's upstream runs under ``runs/<label>/``, or
+    ``figures/paper/`` and ``<figures>/`` for figures); explicit ``-p`` values win, classroom keeps defaults."""
     params = plan(preset, names, overrides)
     label, root = run_label(preset, params), paths.output_root()
     runs = None if label == "classroom" else root / "runs" / label
@@ -167,7 +160,8 @@ def where(name, parameters):
 
 EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+)\s+[\d.]+ s\s+ETA (\d+) s")
 TRAIN_LINE = re.compile(r"^Training epochs (\S+) of .*records in (.*)$")
-KEEP_LINE = re.compile(r"^(note:|Findings|Notebook finished|Resumed from|Interrupted|The run in .* nothing to train)")
+KEEP_LINE = re.compile(r"^(note:|Findings|Notebook finished|Resumed from|Interrupted|The run in .* nothing to train|"
+                       r"\S+: (executing|reusing) )")
 PAPERMILL_LINE = re.compile(r"^(Executing Cell|Ending Cell|Executing notebook with kernel|Input Notebook:|"
                             r"Output Notebook:|Working directory:)")
 
@@ -192,8 +186,8 @@ class KernelLog(logging.Handler):
         m = TRAIN_LINE.match(line)
         if m:
             return f"  {self.name}: training epochs {m[1]} -> {m[2]}"
-        if KEEP_LINE.match(line) or (self.in_findings and line.startswith("- ")):
-            self.in_findings = line.startswith(("Findings", "- "))
+        if KEEP_LINE.match(line) or (self.in_findings and line.startswith(("- ", "  "))):
+            self.in_findings = line.startswith(("Findings", "- ", "  "))
             return f"  {self.name}: {line}"
         self.in_findings = False
         return None
@@ -284,6 +278,7 @@ def main(argv=None):
     log_mode.add_argument("--verbose", action="store_true", help="stream every line of the notebooks' output")
     log_mode.add_argument("--quiet", action="store_true", help="print nothing but the plan and the summary")
     args = ap.parse_args(argv)
+    os.environ.setdefault("GAN_NO_PROGRESS", "1")  # kernels inherit it: one line per epoch, no progress bars
 
     try:
         names = select(args.only)

@@ -3,13 +3,10 @@
     python -m gan_utils.sample runs/03_conditional_dcgan/generator.keras --per-class 100 --seed 0 --out samples.npz
     python -m gan_utils.sample runs/02_dense_gan/generator.keras --n 1000 --seed 0 --out samples.npz
 
-writes ``images`` (uint8, (N, 28, 28), 0-255) and, for a conditional
-generator, ``labels`` (int64, digits 0..9 each repeated ``--per-class``
-times) to a compressed ``.npz`` file, which ``python -m gan_utils.evaluate``
-scores. The same seed gives the same images.
+writes ``images`` (uint8 (N, 28, 28)) and, for a conditional generator, ``labels`` (int64) to an .npz that
+``python -m gan_utils.evaluate`` scores. The same seed gives the same images.
 """
 import argparse
-import os
 import sys
 import tempfile
 import zipfile
@@ -18,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import to_uint8
+from .repro import atomic_write
 
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)
@@ -32,29 +30,22 @@ def _shape(t):
 
 
 def check_generator(model):
-    """Check a model has this series' generator interface; return ``(latent_dim, conditional)`` (03).
-
-    Unconditional: input z (latent_dim,). Conditional: inputs [z (latent_dim,),
-    one-hot label (10,)]. Output (N, 28, 28, 1) in [-1, 1].
-    """
+    """``(latent_dim, conditional)`` of a generator of this series: inputs z (and a one-hot label), output
+    (N, 28, 28, 1); raises GeneratorError for any other model (03)."""
     ins = [_shape(t) for t in getattr(model, "inputs", None) or []]
     outs = [_shape(t) for t in getattr(model, "outputs", None) or []]
-    expected = ("expected inputs [(None, latent_dim)] (unconditional) or [(None, latent_dim), (None, 10)] "
-                "(conditional) and one output (None, 28, 28, 1)")
     ok = (len(ins) in (1, 2) and all(len(s) == 2 and s[1] for s in ins)
           and (len(ins) == 1 or ins[1][1] == NUM_CLASSES) and outs == [(None, *IMAGE_SHAPE)])
     if not ok:
         raise GeneratorError(f"{getattr(model, 'name', 'the model')} is not a generator of this series: it has "
-                             f"inputs {ins} and outputs {outs}; {expected}.")
+                             f"inputs {ins} and outputs {outs}; expected inputs [(None, latent_dim)] "
+                             "(unconditional) or [(None, latent_dim), (None, 10)] (conditional) and one output "
+                             "(None, 28, 28, 1).")
     return ins[0][1], len(ins) == 2
 
 
 def load_generator(path):
-    """Load a saved ``generator.keras`` (no compiling) and check it is a generator (03).
-
-    Raises FileNotFoundError for a missing file and GeneratorError for a file
-    that is not a readable Keras model or not a generator of this series.
-    """
+    """Load a saved ``generator.keras`` (no compiling) and check it is a generator of this series (03)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"Generator file not found: {path}. Train the notebook that saves it "
@@ -80,16 +71,13 @@ def load_generator(path):
 
 def one_hot(labels, num_classes=NUM_CLASSES):
     """Digits (N,) -> one-hot float32 (N, 10) (03)."""
-    return np.eye(num_classes, dtype=np.float32)[np.asarray(labels)]
+    return np.eye(num_classes, dtype=np.float32)[np.asarray(labels, dtype=int)]
 
 
 def generate(generator, n=None, labels=None, seed=0, batch_size=500):
-    """Generate uint8 digits (N, 28, 28) from a generator, deterministically (03).
+    """uint8 digits (N, 28, 28) from noise ``np.random.default_rng(seed)``: the same seed, the same images (03).
 
-    Conditional generator: pass ``labels`` (digits 0-9), N = len(labels).
-    Unconditional: pass ``n`` and no labels. The noise z ~ N(0, I) comes from
-    ``np.random.default_rng(seed)``, so a seed always gives the same images
-    (and a larger n with the same seed starts with the same images).
+    Conditional generator: pass ``labels`` (digits 0-9). Unconditional: pass ``n`` and no labels.
     """
     latent_dim, conditional = check_generator(generator)
     if conditional:
@@ -123,23 +111,10 @@ def generate(generator, n=None, labels=None, seed=0, batch_size=500):
 
 def save_samples(path, images, labels=None):
     """Write ``images`` (and ``labels``) to a compressed .npz atomically (03)."""
-    path = Path(path)
     arrays = {"images": np.asarray(images, dtype=np.uint8)}
     if labels is not None:
         arrays["labels"] = np.asarray(labels, dtype=np.int64)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
 
 
 # ----------------------------------------------------------------------------- command line

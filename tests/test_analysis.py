@@ -1,10 +1,52 @@
-"""analysis: the rules notebook 04 applies to saved runs (synthetic records, nothing trained)."""
-import math
+"""The rules notebook 04 applies to saved runs, defined in its own cells (synthetic records, nothing trained).
 
+As in test_models, only the notebook's imports, ``def`` and ``class`` statements and simple constant
+assignments (``EXPLODING_LOSS = 1e3``) are run, never its cells that read runs, execute notebooks or plot.
+"""
+import ast
+import math
+import types
+
+import nbformat
 import numpy as np
 import pytest
 
-from gan_utils import analysis
+from gan_utils import paths
+
+NOTEBOOK = paths.PROJECT_ROOT / "notebooks" / "04_convergence_analysis.ipynb"
+RULES = ("confidence", "confidence_summary", "figure2_verdict", "convergence_ratio", "oscillation", "final_quality",
+         "sweep_table", "learning_rate_verdict", "diagnose")
+
+
+def _constant(node):
+    """``NAME = <number, string, bool or None>``, the only assignments run besides definitions."""
+    value = node.value.operand if isinstance(node.value, ast.UnaryOp) else node.value
+    return all(isinstance(t, ast.Name) for t in node.targets) and isinstance(value, ast.Constant)
+
+
+def definitions(notebook=NOTEBOOK):
+    """The namespace of ``notebook`` after its parameters cell and every top-level import, function, class and
+    constant of its code cells; with ``sources``, the source of each top-level function."""
+    nb = nbformat.read(notebook, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    i = next(k for k, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
+    ns = {"__name__": "nb_04_convergence_analysis"}
+    exec(compile(code[i].source, "<04 parameters>", "exec"), ns)
+    kinds, sources = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef), {}
+    for k, cell in enumerate(code[i + 1:], i + 1):
+        tree = ast.parse(cell.source)
+        tree.body = [n for n in tree.body if isinstance(n, kinds) or (isinstance(n, ast.Assign) and _constant(n))]
+        sources.update((n.name, ast.get_source_segment(cell.source, n)) for n in tree.body
+                       if isinstance(n, ast.FunctionDef))
+        exec(compile(tree, f"<04 cell {k}>", "exec"), ns)
+    ns["sources"] = sources
+    return ns
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    """Notebook 04's rules, as attributes (``analysis.diagnose``, ...)."""
+    return types.SimpleNamespace(**definitions())
 
 
 class FakeRun:
@@ -33,11 +75,11 @@ def _wild(history):
     return history
 
 
-def test_healthy_run():
+def test_healthy_run(analysis):
     assert analysis.diagnose(FakeRun(_history(), _quality())).startswith("healthy")
 
 
-def test_divergence_is_named_with_its_iteration():
+def test_divergence_is_named_with_its_iteration(analysis):
     assert "DIVERGED at iteration 7" in analysis.diagnose(FakeRun(_history(bad_at=7), _quality()))
     assert "DIVERGED at iteration 3" in analysis.diagnose(FakeRun(_history(bad_at=3, loss=0.7), []))
     exploding = _history()
@@ -45,7 +87,7 @@ def test_divergence_is_named_with_its_iteration():
     assert "DIVERGED at iteration 5" in analysis.diagnose(FakeRun(exploding, []))
 
 
-def test_collapse_is_seen_in_the_digit_shares_not_the_losses():
+def test_collapse_is_seen_in_the_digit_shares_not_the_losses(analysis):
     q = _quality() + _quality(min_share=0.001, entropy=1.2, epoch=2)
     verdict = analysis.diagnose(FakeRun(_history(), q))
     assert "MODE COLLAPSE" in verdict and "fell from 9.0%" in verdict and "DIVERGED" not in verdict
@@ -53,7 +95,7 @@ def test_collapse_is_seen_in_the_digit_shares_not_the_losses():
     assert "LOW COVERAGE" in analysis.diagnose(FakeRun(_history(), _quality(min_share=0.001, entropy=1.2)))
 
 
-def test_dead_discriminator_is_stalled_not_healthy():
+def test_dead_discriminator_is_stalled_not_healthy(analysis):
     h = _history(n=300, loss=2 * math.log(2))
     for r in h:
         r["d_fake"] = r["d_real"] = 0.5
@@ -62,11 +104,11 @@ def test_dead_discriminator_is_stalled_not_healthy():
     assert "STALLED" not in analysis.diagnose(FakeRun(h, _quality()))
 
 
-def test_discriminator_winning():
+def test_discriminator_winning(analysis):
     assert "D HAS WON" in analysis.diagnose(FakeRun(_history(fake=0.01), _quality()))
 
 
-def test_confidence_is_one_minus_d_on_generated_and_d_on_real():
+def test_confidence_is_one_minus_d_on_generated_and_d_on_real(analysis):
     h = _history(n=10)
     for i, r in enumerate(h):
         r["val_d_fake"] = 0.1 + 0.04 * i  # D(G(z)) rises, so D's confidence 1 - D(G(z)) sinks
@@ -79,7 +121,7 @@ def test_confidence_is_one_minus_d_on_generated_and_d_on_real():
     assert analysis.confidence_summary([])["checks"] == 0
 
 
-def test_figure2_verdict_speaks_of_confidence_and_its_equilibrium():
+def test_figure2_verdict_speaks_of_confidence_and_its_equilibrium(analysis):
     v = analysis.figure2_verdict(dict(fake_start=0.78, fake_end=0.64, real_start=0.9, real_end=0.6))
     assert "confidence on generated digits 0.78 -> 0.64, toward its equilibrium 0.50" in v
     assert "on real digits 0.90 -> 0.60, toward its equilibrium 0.50" in v and "separation" in v and " shrank" in v
@@ -88,7 +130,7 @@ def test_figure2_verdict_speaks_of_confidence_and_its_equilibrium():
     assert "0.40 -> 0.58, toward its equilibrium 0.55" in v and "0.20 -> 0.10, away from its equilibrium 0.45" in v
 
 
-def test_oscillation_measures_swings_not_drift():
+def test_oscillation_measures_swings_not_drift(analysis):
     drift = _history(n=40)
     for i, r in enumerate(drift):
         r["val_d_fake"] = 0.1 + 0.01 * i  # a steady approach is not oscillation
@@ -97,7 +139,7 @@ def test_oscillation_measures_swings_not_drift():
     assert math.isnan(analysis.oscillation(_history(n=3)))
 
 
-def test_convergence_ratio():
+def test_convergence_ratio(analysis):
     dcgan = [{"epoch": 1, "seconds": 40.0, "fid_ratio": 10.0}, {"epoch": 2, "seconds": 80.0, "fid_ratio": 5.0}]
     dense = [{"epoch": e, "seconds": 2.0 * e, "fid_ratio": 100.0 / e} for e in range(1, 31)]
     r = analysis.convergence_ratio(dense, dcgan)
@@ -106,14 +148,14 @@ def test_convergence_ratio():
     assert never["dense_epoch"] is None and never["dense_best"] == pytest.approx(20.0)
 
 
-def test_final_quality_prefers_metrics_json():
+def test_final_quality_prefers_metrics_json(analysis):
     r = FakeRun(_history(), _quality(fid_ratio=3.0), metrics={"fid_ratio": 2.5, "n": 500})
     assert analysis.final_quality(r)["fid_ratio"] == 2.5
     assert analysis.final_quality(FakeRun(_history(), _quality(fid_ratio=3.0)))["fid_ratio"] == 3.0
     assert analysis.final_quality(FakeRun(_history(), [])) == {}
 
 
-def test_sweep_table_names_the_best_and_the_most_oscillating():
+def test_sweep_table_names_the_best_and_the_most_oscillating(analysis):
     calm, wild = FakeRun(_history(), _quality(fid_ratio=2.0)), FakeRun(_wild(_history()), _quality(fid_ratio=9.0))
     broken = FakeRun(_history(bad_at=2), [], diverged="Training diverged at iteration 2")
     t = analysis.sweep_table({"dense, lr 0.0002": calm, "dense, lr 0.001": wild, "dense, lr 0.02": broken})
@@ -122,7 +164,7 @@ def test_sweep_table_names_the_best_and_the_most_oscillating():
     assert line.rstrip().endswith("yes") and "nan" in line
 
 
-def test_learning_rate_verdict_follows_the_numbers():
+def test_learning_rate_verdict_follows_the_numbers(analysis):
     calm = FakeRun(_history(), _quality(fid_ratio=2.0))
     wild = FakeRun(_wild(_history()), _quality(fid_ratio=9.0))
     v = analysis.learning_rate_verdict("conditional DCGAN (03 defaults)", calm, wild, 0.0002, 0.001)
@@ -133,8 +175,9 @@ def test_learning_rate_verdict_follows_the_numbers():
     assert "lr 0.001 diverged" in analysis.learning_rate_verdict("dense GAN", calm, diverged, 0.0002, 0.001)
 
 
-def test_analysis_trains_nothing():
-    import gan_utils.analysis as a
-    src = open(a.__file__).read()
-    assert "import keras" not in src and "tensorflow" not in src and "fit(" not in src
+def test_analysis_trains_nothing(analysis):
+    for name in RULES:
+        src = analysis.sources[name]
+        assert "keras" not in src and "tensorflow" not in src and "fit(" not in src, name
+        assert len(ast.get_docstring(ast.parse(src).body[0]).splitlines()) == 1, f"{name}: one-line docstring"
     assert np.isfinite(analysis.EXPLODING_LOSS)

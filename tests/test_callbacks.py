@@ -466,3 +466,15 @@ def test_run_config_is_frozen_and_its_fingerprint_holds_what_training_depends_on
     assert new.notebook == cfg.notebook
     info = json.loads(cfg.write(tmp_path).read_text())
     assert info["parameters"] == dict(cfg.parameters) and info["fingerprint"] == cfg.fingerprint()
+
+
+def test_several_steps_per_call_give_the_same_rows_and_weights(reference, tmp_path):
+    """With a StepLog, Keras runs 5 steps per call and the history still has every step's raw numbers."""
+    ref = reference("dense")
+    gan, ema, cond = _new("dense")
+    run = train(gan, config(tmp_path / "run"), cond, ema, steps_per_call_at_most=5)
+    assert gan.steps_per_execution == 5 and "train_step" not in vars(gan)  # the notebook's step is back
+    strip = lambda hist: [{k: v for k, v in r.items() if not k.startswith("val_")} for r in hist]  # noqa: E731
+    assert_same_run(strip(rows(run)), weights(gan), strip(ref["history"]), ref["state"])
+    checked = [r["iteration"] for r in rows(run) if r.get("val_d_real") is not None]
+    assert checked == [5, 10, 15, 20]  # at the end of the call that reaches each multiple of val_every (4)
