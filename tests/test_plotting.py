@@ -77,3 +77,19 @@ def test_architecture_shows_where_the_label_joins(keras, tmp_path):
     assert col[lab] > 0 and col[next(b for b in names if names[b] == "z")] == 0  # beside the main column
     plotting.save_fig(fig, "conditional", tmp_path)
     plt.close(fig)
+
+
+def test_figure2_plots_confidence_as_the_report_does():
+    """Left panel: D's confidence that generated digits are fake, 1 - D(G(z)); right: D(x); equilibria drawn."""
+    import matplotlib.pyplot as plt
+
+    from gan_utils import plotting
+
+    history = [{"iteration": i, "val_d_fake": 0.2, "val_d_real": 0.7} for i in range(1, 11)]
+    fig, (left, right) = plt.subplots(1, 2)
+    plotting.plot_d_confidence(history, left, right, label_smoothing=0.1)
+    assert np.allclose(left.lines[0].get_ydata(), 0.8) and np.allclose(right.lines[0].get_ydata(), 0.7)
+    flat = lambda ax: sorted(round(float(l.get_ydata()[0]), 3) for l in ax.lines[2:])  # noqa: E731
+    assert flat(left) == [0.5, 0.55] and flat(right) == [0.45, 0.5]
+    assert "fake" in left.get_title() and "1 - D(G(z))" in left.get_ylabel()
+    plt.close(fig)
