@@ -49,9 +49,9 @@ PRESETS = {
 
 # Measured wall-clock minutes per notebook on a 2-core CPU (see the README), for the plan's estimate.
 EXPECTED_MINUTES = {
-    "classroom": {"01_background": 0.3, "02_dense_gan": 2.1, "03_conditional_dcgan": 5.6,
-                  "04_convergence_analysis": 2.7},
-    "paper": {"01_background": 1, "02_dense_gan": 20, "03_conditional_dcgan": 70, "04_convergence_analysis": 30},
+    "classroom": {"01_background": 0.5, "02_dense_gan": 4.4, "03_conditional_dcgan": 8.6,
+                  "04_convergence_analysis": 6.7},
+    "paper": {"01_background": 1, "02_dense_gan": 25, "03_conditional_dcgan": 135, "04_convergence_analysis": 40},
     "smoke": {"01_background": 0.5, "02_dense_gan": 0.5, "03_conditional_dcgan": 0.7, "04_convergence_analysis": 1},
 }
 

@@ -478,3 +478,23 @@ def test_several_steps_per_call_give_the_same_rows_and_weights(reference, tmp_pa
     assert_same_run(strip(rows(run)), weights(gan), strip(ref["history"]), ref["state"])
     checked = [r["iteration"] for r in rows(run) if r.get("val_d_real") is not None]
     assert checked == [5, 10, 15, 20]  # at the end of the call that reaches each multiple of val_every (4)
+
+
+def test_progress_bar_only_in_an_interactive_jupyter_session(tmp_path, monkeypatch, capsys):
+    """In a live Jupyter kernel a bar with elapsed time and ETA runs inside each epoch; in batch runs
+    (GAN_NO_PROGRESS set by the runner and the tests) and outside IPython there is none."""
+    import builtins
+
+    class ZMQInteractiveShell:  # what get_ipython() returns inside a Jupyter kernel
+        pass
+
+    assert not callbacks.Progress.wanted()  # plain Python
+    monkeypatch.setattr(builtins, "get_ipython", lambda: ZMQInteractiveShell(), raising=False)
+    monkeypatch.setenv("GAN_NO_PROGRESS", "1")
+    assert not callbacks.Progress.wanted()
+    monkeypatch.delenv("GAN_NO_PROGRESS")
+    assert callbacks.Progress.wanted()
+    gan, ema, cond = _new("dense")
+    train(gan, config(tmp_path / "run", epochs=1), cond, ema, steps_per_call_at_most=5)
+    err = capsys.readouterr().err
+    assert "epoch 1/1: " in err and f"/{STEPS}" in err  # a bar over this epoch's iterations
