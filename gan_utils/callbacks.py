@@ -5,7 +5,6 @@ and a ``train_step`` returning scalars (losses named ``*loss``). A conditional g
 ``[z, one_hot_label]``, its discriminator ``[image, one_hot_label]``; D gives one logit or two.
 """
 import json
-import math
 import os
 import time
 

@@ -6,7 +6,6 @@ parameters cell, apply overrides as papermill injects them, and run the check
 cell with a sentinel line planted right after the ``params.check`` call.
 """
 import ast
-import sys
 
 import nbformat
 import pytest

@@ -9,7 +9,6 @@ an unconditional dense variant (one logit) and a conditional one (G takes
 """
 import json
 import re
-from pathlib import Path
 
 import keras
 import numpy as np

@@ -158,22 +158,6 @@ def test_smoke_run_writes_its_figures_and_nothing_else(path, tmp_path, monkeypat
         assert metrics["g_params"] > 0 and metrics["d_params"] > 0
 
 
-@pytest.mark.parametrize("name", ["02_dense_gan", "03_conditional_dcgan"])
-def test_epochs_alone_is_a_valid_override(name, tmp_path):
-    """`-p EPOCHS N` alone works: lists of epochs past N are cut to it (issue 14)."""
-    from gan_utils import params as gparams
-
-    nb = _nb(paths.PROJECT_ROOT / "notebooks" / f"{name}.ipynb")
-    code = [c.source for c in nb.cells if c.cell_type == "code"]
-    i = next(k for k, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-    ns = {}
-    exec(nb.cells[i].source, ns)
-    ns.update(EPOCHS=3, RUN_DIR=str(tmp_path / "run"), FIG_DIR=str(tmp_path / "figs"))
-    config = gparams.check(ns, name)
-    assert max(config["SNAPSHOT_EPOCHS"]) == 3 and all(e <= 3 for e in config["SNAPSHOT_EPOCHS"])
-    assert config.get("COMPARE_EPOCHS", 0) <= 3 and config["SCORE_EVERY"] <= 3
-
-
 def test_a_resumed_notebook_run_equals_an_uninterrupted_one(tmp_path):
     """The paper preset's RESUME mechanism at smoke scale: 03 stopped after epoch 1 and rerun with RESUME = True
     to epoch 2 records exactly what one 2-epoch run records."""
