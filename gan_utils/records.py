@@ -9,6 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
+
 from .repro import atomic_write, atomic_write_text
 
 
@@ -113,5 +118,7 @@ def save_metrics(run_dir, scores, run=None):
         out["epochs"] = int(run.epoch_log[-1]["epoch"])
         out["train_seconds"] = float(run.train_seconds)
         out["seconds_per_epoch"] = float(np.median([r["seconds"] for r in run.epoch_log]))
+    if resource is not None:  # this kernel's peak resident memory so far (Linux reports KiB)
+        out["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     atomic_write_text(Path(run_dir) / "metrics.json", json.dumps(out, indent=1, default=float))
     return out

@@ -18,6 +18,10 @@ import logging
 import os
 import re
 import sys
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
 import time
 from pathlib import Path
 
@@ -34,7 +38,7 @@ PRESETS = {
                          "SCORE_EVERY": 5, "VAL_EVERY": 25, "RESUME": True},
         "03_conditional_dcgan": {"EPOCHS": 100, "SNAPSHOT_EPOCHS": [0, 5, 10, 15, 20, 25], "SCORE_EVERY": 5,
                                  "VAL_EVERY": 25, "RESUME": True},
-        "04_convergence_analysis": {"SWEEP_EPOCHS": 25},
+        "04_convergence_analysis": {"SWEEP_EPOCHS": 25, "DCGAN_SWEEP_EPOCHS": 10},
     },
     "smoke": {
         "01_background": {"TOY_STEPS": 60, "D_ALONE_STEPS": 60},
@@ -55,7 +59,7 @@ EXPECTED_MINUTES = {
     "smoke": {"01_background": 0.5, "02_dense_gan": 0.5, "03_conditional_dcgan": 0.7, "04_convergence_analysis": 1},
 }
 
-SUMMARY_METRICS = ("accuracy", "fid_ratio", "min_share", "entropy_bits", "seconds_per_epoch")
+SUMMARY_METRICS = ("accuracy", "fid_ratio", "min_share", "entropy_bits", "seconds_per_epoch", "peak_memory_mb")
 # Parameters that say where things go (or resume a run) without changing its results.
 LOCATIONS = ("FIG_DIR", "RUN_DIR", "DENSE_RUN_DIR", "DCGAN_RUN_DIR")
 UPSTREAM = {"DENSE_RUN_DIR": "02_dense_gan", "DCGAN_RUN_DIR": "03_conditional_dcgan"}
@@ -337,8 +341,12 @@ def main(argv=None):
         key = ", ".join(f"{k} {m[k]:.3g}" for k in SUMMARY_METRICS if isinstance(m.get(k), (int, float)))
         print(f"  {s['notebook']:<26} {s['seconds']:7.0f} s  {len(s['figures']):2d} figures  {key}")
     print(f"  total {sum(s['seconds'] for s in summary):.0f} s")
+    # The largest finished kernel, 04's own papermill children included (Linux reports KiB).
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if resource else None
+    if peak:
+        print(f"  peak memory of any kernel: {peak:.0f} MB")
     (out_dir / "summary.json").write_text(json.dumps({"preset": args.preset, "label": label, "parameters": params,
-                                                      "notebooks": summary}, indent=2, default=str))
+                                                      "notebooks": summary, "peak_memory_mb": peak}, indent=2, default=str))
     return 0
 
 
