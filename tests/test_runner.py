@@ -178,3 +178,37 @@ def test_smoke_run_keeps_the_gallery_and_the_log_short(tmp_path):
     assert v.returncode == 0, v.stderr[-3000:]
     assert "Executing Cell" in v.stdout and len(v.stdout.splitlines()) > len(r.stdout.splitlines())
     assert _digest(gallery) == before
+
+
+def test_nbval_runs_every_training_notebook_at_ci_scale():
+    """conftest.py appends TRAIN_IMAGES to the parameters cell of exactly the notebooks that train (02, 03, 04),
+    and leaves the notebooks as committed with --nbval-train-images 60000."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    import nbformat
+
+    spec = importlib.util.spec_from_file_location("root_conftest", paths.PROJECT_ROOT / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+
+    def items(n):
+        out = []
+        for name in run.NOTEBOOKS:
+            nb = nbformat.read(run.notebook_path(name), as_version=4)
+            cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+            out.append(SimpleNamespace(path=run.notebook_path(name), name="Cell 0", cell=cell,
+                                       add_marker=lambda m: None))
+        config = SimpleNamespace(getoption=lambda opt: n)
+        conftest.pytest_collection_modifyitems(config, out)
+        return {name: item.cell.source for name, item in zip(run.NOTEBOOKS, out)}
+
+    scaled, committed = items(15000), items(60000)
+    changed = [n for n in run.NOTEBOOKS if scaled[n] != committed[n]]
+    assert changed == ["02_dense_gan", "03_conditional_dcgan", "04_convergence_analysis"]
+    for n in changed:
+        namespace = {}
+        exec(scaled[n], namespace)
+        assert namespace["TRAIN_IMAGES"] == 15000
+        exec(committed[n], namespace)
+        assert namespace["TRAIN_IMAGES"] == 60000
