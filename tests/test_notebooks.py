@@ -156,6 +156,7 @@ def test_smoke_run_writes_its_figures_and_nothing_else(path, tmp_path, monkeypat
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert 0 <= metrics["min_share"] <= 1 and metrics["fid"] > 0
         assert metrics["g_params"] > 0 and metrics["d_params"] > 0
+        assert 100 < metrics["peak_memory_mb"] < 4096, "the kernel's peak memory, recorded for the README"
 
 
 def test_a_resumed_notebook_run_equals_an_uninterrupted_one(tmp_path):
