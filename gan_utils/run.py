@@ -18,14 +18,15 @@ import logging
 import os
 import re
 import sys
-try:
-    import resource
-except ImportError:  # not on Windows
-    resource = None
 import time
 from pathlib import Path
 
 from . import paths
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
 
 NOTEBOOK_DIR = paths.PROJECT_ROOT / "notebooks"
 NOTEBOOKS = ("01_background", "02_dense_gan", "03_conditional_dcgan", "04_convergence_analysis")
