@@ -128,6 +128,11 @@ def test_figure2_verdict_speaks_of_confidence_and_its_equilibrium(analysis):
     # with label smoothing 0.1 the equilibria move to 0.55 and 0.45: 0.52 -> 0.58 approaches 0.55
     v = analysis.figure2_verdict(dict(fake_start=0.40, fake_end=0.58, real_start=0.2, real_end=0.1), 0.1)
     assert "0.40 -> 0.58, toward its equilibrium 0.55" in v and "0.20 -> 0.10, away from its equilibrium 0.45" in v
+    # a change under 0.01 is no change: neither "toward" nor "shrank" (100 DCGAN epochs: 0.22 -> 0.22)
+    v = analysis.figure2_verdict(dict(fake_start=0.638, fake_end=0.642, real_start=0.584, real_end=0.579))
+    assert "0.64 -> 0.64, no closer to its equilibrium 0.50" in v and "stayed the same (0.22 -> 0.22" in v
+    v = analysis.figure2_verdict(dict(fake_start=0.6, fake_end=0.8, real_start=0.6, real_end=0.7))
+    assert "away from its equilibrium 0.50" in v and " grew (0.20 -> 0.50" in v
 
 
 def test_oscillation_measures_swings_not_drift(analysis):
@@ -171,6 +176,12 @@ def test_learning_rate_verdict_follows_the_numbers(analysis):
     assert v.startswith("conditional DCGAN (03 defaults): lr 0.001 ended worse") and "consistent with" in v
     v = analysis.learning_rate_verdict("dense GAN", wild, calm, 0.0002, 0.001)
     assert "ended better" in v and "oscillated less" in v and "does not support" in v
+    # D winning at the higher rate (its confidence stuck, so it does not oscillate) is the failure the report means
+    d_won = FakeRun(_history(fake=0.001), _quality(fid_ratio=9.0))
+    v = analysis.learning_rate_verdict("dense GAN", calm, d_won, 0.0002, 0.001)
+    assert "oscillated less" in v and "with D winning (D(G(z)) 0.001" in v and "consistent with" in v
+    v = analysis.learning_rate_verdict("dense GAN", FakeRun(_history(), _quality(fid_ratio=20.0)), d_won, 0.0002, 0.001)
+    assert "ended better" in v and "does not support" in v  # D won, yet the low rate ended worse still
     diverged = FakeRun(_history(bad_at=2), [], diverged="diverged")
     assert "lr 0.001 diverged" in analysis.learning_rate_verdict("dense GAN", calm, diverged, 0.0002, 0.001)
 
