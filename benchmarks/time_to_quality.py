@@ -6,7 +6,8 @@
 Each model comes from its notebook, so the benchmark measures what students train: the ``parameters`` cell,
 then overrides (as papermill injects them), then every code cell up to the one defining ``make_gan``. For
 each model (dense = 02, dcgan = 03) and precision it measures the bare compiled ``train_step`` on a resident
-batch, the notebooks' loop (``callbacks.fit``, second of two epochs) and, within a budget of training time,
+batch (just before and just after the loop, averaged), the notebooks' loop (``callbacks.fit``, the mean of
+its epochs after the first: 2-4 for dense, 2 for dcgan) and, within a budget of training time,
 quality after every epoch (2,000 samples) and at fixed marks (10,000 samples). A fixed float32 reference step
 is timed in the same run, so results from different machines compare as ratios. Training seconds are fit's
 epoch times (tracing, per-iteration records, D's validation checks and EMA updates included); wall seconds add
@@ -181,10 +182,17 @@ def measure(model, policy, args, tmp):
         return run, extra
 
     load, ref = os.getloadavg()[0], reference_step()  # how busy the machine was, and how fast, just before
-    bare = bare_rate(make_gan(), cond, steps=468 if model == "dense" else 60)  # 1. the bare step
-    run, _ = train(2, "loop")  # 2. the loop: its second epoch has no tracing in it
-    loop = (len(x) // BATCH) * BATCH / run.epoch_log[1]["seconds"]
-    print(f"{model} {policy}: bare step {bare:.0f} img/s, loop {loop:.0f} img/s, efficiency {loop / bare:.2f}", flush=True)
+    # 1. the bare step, timed just before and just after 2. the loop, so that a change in the machine's speed
+    # during the measurement (it varies here by up to 2x over minutes) shows instead of biasing the ratio
+    bare_steps, loop_epochs = (468, 4) if model == "dense" else (60, 2)
+    bare_gan = make_gan()
+    before = bare_rate(bare_gan, cond, steps=bare_steps)
+    run, _ = train(loop_epochs, "loop")  # epochs after the first have no tracing in them
+    loop = (len(x) // BATCH) * BATCH / float(np.mean([r["seconds"] for r in run.epoch_log[1:]]))
+    after = bare_rate(bare_gan, cond, steps=bare_steps)
+    bare = (before + after) / 2
+    print(f"{model} {policy}: bare step {before:.0f} img/s before the loop and {after:.0f} after, loop {loop:.0f} "
+          f"img/s (epochs 2-{loop_epochs}), efficiency {loop / bare:.2f}", flush=True)
 
     t0 = time.perf_counter()  # 3. time to quality within the budget
     run, (mk,) = train(1000, "ttq", extra=[lambda s: marks_callback(s, cond, marks, 60 * minutes)],
@@ -199,7 +207,8 @@ def measure(model, policy, args, tmp):
         to = {"every digit >= 5%": first(lambda r: r["min_share"] >= 0.05)}
     check_s = sum(r["eval_seconds"] for r in checks)
     return {"policy": policy, "reference_steps_per_s": round(ref, 2), "load_average": load, "budget_minutes": minutes,
-            "bare_step_images_per_s": round(bare, 1), "loop_images_per_s": round(loop, 1),
+            "bare_step_images_per_s": round(bare, 1), "bare_step_before_after": [round(before, 1), round(after, 1)],
+            "loop_images_per_s": round(loop, 1),
             "loop_efficiency": round(loop / bare, 3), "train_images": len(x), "epochs_trained": len(run.epoch_log),
             "seconds_per_epoch": round(float(np.median([r["seconds"] for r in run.epoch_log])), 2),
             "train_seconds": round(run.train_seconds, 1), "wall_seconds": round(wall, 1),
