@@ -1,9 +1,7 @@
-"""Atomic checkpoints of a GAN's whole training state (02, 03).
-
-Every variable of both networks, any extra network (the EMA generator), both optimizers and the random
-generators, with the epoch, iteration and run fingerprint, in an ``.npz`` read with ``allow_pickle=False``.
-Keys name owner, layer position and class, and variable (``discriminator/03.Dense/0.kernel``), never
-Keras's session-wide names, so a rebuilt model in a new kernel restores exactly.
+"""Atomic checkpoints of a GAN's whole training state (02, 03): both networks, any extra network (the EMA
+generator), both optimizers and the random generators, with epoch, iteration and run fingerprint, in an ``.npz``
+keyed by owner, layer position and variable (``discriminator/03.Dense/0.kernel``), never by Keras's session-wide
+names, so a rebuilt model in a new kernel restores exactly.
 """
 import keras
 import numpy as np

@@ -1,8 +1,7 @@
 """Checking a notebook's parameters before anything runs (every notebook, and the runner).
 
-``check(globals(), notebook)`` runs right after the ``parameters`` cell; a bad value raises
-:class:`ParameterError` naming the parameter, the value and what is allowed. Epoch lists past
-``EPOCHS`` are cut to it (with a note), so ``-p EPOCHS 3`` alone is valid everywhere.
+``check(globals(), notebook)`` runs right after the ``parameters`` cell; a bad value raises ``ParameterError``
+naming the parameter, the value and what is allowed. Epoch settings past ``EPOCHS`` are cut to it, with a note.
 """
 import numbers
 from pathlib import Path
@@ -19,33 +18,28 @@ def _fail(name, value, allowed):
     raise ParameterError(f"{name} = {value!r} is not allowed: {name} must be {allowed}.")
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value
+def _is(value, kind):
+    return isinstance(value, kind) and not isinstance(value, bool) and value == value  # NaN is no number
 
 
 def whole(minimum=1, maximum=None):
     """Rule: a whole number in [minimum, maximum]; either bound may name another parameter."""
     def rule(name, value, p):
         low, top = (p[b] if isinstance(b, str) else b for b in (minimum, maximum))
-        allowed = f"a whole number >= {low}" + (f" and <= {top}" if top is not None else "")
-        if not _is_int(value) or value < low or (top is not None and value > top):
-            _fail(name, value, allowed)
+        if not _is(value, numbers.Integral) or value < low or (top is not None and value > top):
+            _fail(name, value, f"a whole number >= {low}" + (f" and <= {top}" if top is not None else ""))
         return int(value)
     return rule
 
 
 def real(low=None, high=None, low_open=False, high_open=False):
     """Rule: a real number inside the given bounds, returned as float."""
-    lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
-    hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
-    allowed = "a number" + (f" {lo}" if lo else "") + (" and" if lo and hi else "") + (f" {hi}" if hi else "")
+    bounds = [f"{'>' if low_open else '>='} {low}"] * (low is not None) + \
+        [f"{'<' if high_open else '<='} {high}"] * (high is not None)
+    allowed = " ".join(["a number", " and ".join(bounds)]).strip()
 
     def rule(name, value, p):
-        if not _is_real(value) or (low is not None and (value <= low if low_open else value < low)) or \
+        if not _is(value, numbers.Real) or (low is not None and (value <= low if low_open else value < low)) or \
                 (high is not None and (value >= high if high_open else value > high)):
             _fail(name, value, allowed)
         return float(value)
@@ -63,16 +57,22 @@ def one_of(*choices):
     """Rule: one of ``choices``."""
     def rule(name, value, p):
         if value not in choices:
-            _fail(name, value, "one of " + ", ".join(repr(c) for c in choices))
+            _fail(name, value, "one of " + ", ".join(map(repr, choices)))
         return value
     return rule
+
+
+def _list(name, value, ok, allowed):
+    if not isinstance(value, (list, tuple)) or not value or not all(ok(v) for v in value):
+        _fail(name, value, allowed)
+    return value
 
 
 def epoch_list(epochs_name="EPOCHS"):
     """Rule: a list of epochs; those past ``EPOCHS`` are dropped with a note, and ``EPOCHS`` itself is kept."""
     def rule(name, value, p):
-        if not isinstance(value, (list, tuple)) or not value or not all(_is_int(v) and v >= 0 for v in value):
-            _fail(name, value, "a non-empty list of whole numbers >= 0, for example [0, 1, 5]")
+        _list(name, value, lambda v: _is(v, numbers.Integral) and v >= 0,
+              "a non-empty list of whole numbers >= 0, for example [0, 1, 5]")
         last = p[epochs_name]
         kept = sorted({int(v) for v in value if v <= last})
         if len(kept) < len(set(value)):
@@ -85,15 +85,15 @@ def epoch_list(epochs_name="EPOCHS"):
 def real_list(low=0, high=1):
     """Rule: a non-empty list of numbers in (low, high)."""
     def rule(name, value, p):
-        if not isinstance(value, (list, tuple)) or not value or not all(_is_real(v) and low < v < high for v in value):
-            _fail(name, value, f"a non-empty list of numbers > {low} and < {high}, for example [0.0002, 0.001]")
+        _list(name, value, lambda v: _is(v, numbers.Real) and low < v < high,
+              f"a non-empty list of numbers > {low} and < {high}, for example [0.0002, 0.001]")
         return [float(v) for v in value]
     return rule
 
 
 def multiple_of_10(name, value, p):
     """Rule: a whole number >= 100 that is a multiple of 10 (the same number of samples of each digit)."""
-    if not _is_int(value) or value < 100 or value % 10:
+    if not _is(value, numbers.Integral) or value < 100 or value % 10:
         _fail(name, value, "a whole number >= 100 and a multiple of 10 (the same number of each digit)")
     return int(value)
 
@@ -101,11 +101,10 @@ def multiple_of_10(name, value, p):
 def capped(epochs_name="EPOCHS"):
     """Rule: a whole number >= 0, cut to ``EPOCHS`` with a note (0 switches the feature off)."""
     def rule(name, value, p):
-        value = whole(0)(name, value, p)
-        if value > p[epochs_name]:
-            print(f"note: {name} cut from {value} to {p[epochs_name]} ({epochs_name} = {p[epochs_name]}).")
-            return p[epochs_name]
-        return value
+        value, last = whole(0)(name, value, p), p[epochs_name]
+        if value > last:
+            print(f"note: {name} cut from {value} to {last} ({epochs_name} = {last}).")
+        return min(value, last)
     return rule
 
 
@@ -137,27 +136,23 @@ def writable_dir(name, path):
     p = Path(path)
     try:
         p.mkdir(parents=True, exist_ok=True)
-        probe = p / ".write_test"
-        probe.write_text("ok")
-        probe.unlink()
+        (p / ".write_test").write_text("ok")
+        (p / ".write_test").unlink()
     except OSError as e:
-        raise ParameterError(
-            f"{name} = {str(path)!r} is not allowed: {name} must be a folder this user can write to "
-            f"({e.strerror or e}); pass another folder, for example -p {name} /tmp/gan_runs."
-        ) from None
+        raise ParameterError(f"{name} = {str(path)!r} is not allowed: {name} must be a folder this user can write to "
+                             f"({e.strerror or e}); pass another folder, for example -p {name} /tmp/gan_runs.") from None
     return p.resolve()
 
 
 def check(namespace, notebook, rules=RULES):
-    """Check the parameters in ``namespace`` (a notebook's ``globals()``), put the checked values back
-    (epoch lists cut, RUN_DIR and FIG_DIR resolved and writable) and return a ``RunConfig``."""
+    """Check the parameters in ``namespace`` (a notebook's ``globals()``), put the checked values back (epoch
+    lists cut, RUN_DIR and FIG_DIR resolved and writable) and return a ``RunConfig``."""
     p = {}
     for name, rule in rules.items():
         if name in namespace:
             p[name] = rule(name, namespace[name], p)
-    if "FIG_DIR" in p:
-        p["FIG_DIR"] = str(writable_dir("FIG_DIR", paths.fig_dir(notebook, p["FIG_DIR"])))
-    if "RUN_DIR" in p:
-        p["RUN_DIR"] = str(writable_dir("RUN_DIR", paths.run_dir(notebook, p["RUN_DIR"])))
+    for name, default in (("FIG_DIR", paths.fig_dir), ("RUN_DIR", paths.run_dir)):
+        if name in p:
+            p[name] = str(writable_dir(name, default(notebook, p[name])))
     namespace.update({k: Path(v) if k in ("RUN_DIR", "FIG_DIR") else v for k, v in p.items()})
     return RunConfig(notebook, p)

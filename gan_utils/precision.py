@@ -1,9 +1,7 @@
-"""Choosing the numeric precision of training (02, 03).
-
-``"auto"`` picks ``mixed_bfloat16`` on CPUs with native bfloat16 (AVX512_BF16 or AMX), ``mixed_float16``
-(with loss scaling) on GPUs of compute capability 7.0 or newer, and ``float32`` otherwise.
-"""
+"""Choosing the numeric precision of training (02, 03): ``"auto"`` picks mixed_bfloat16 on CPUs with native bfloat16
+(AVX512_BF16 or AMX), mixed_float16 (loss-scaled) on GPUs of compute capability 7.0 or newer, else float32."""
 import keras
+import tensorflow as tf
 
 from .repro import cpuinfo
 
@@ -15,29 +13,20 @@ def cpu_flags():
     return set((cpuinfo("flags") or "").split())
 
 
-def _gpu_capability():
-    import tensorflow as tf
-
-    for gpu in tf.config.list_physical_devices("GPU"):
-        cc = tf.config.experimental.get_device_details(gpu).get("compute_capability")
-        if cc:
-            return cc
-    return None
-
-
 def choose(precision="auto", flags=None, gpu_capability="detect"):
     """The policy to use for ``precision`` and why, as ``(policy, reason)``."""
     if precision not in POLICIES:
         raise ValueError(f"PRECISION = {precision!r}: use one of {', '.join(POLICIES)}.")
     if precision != "auto":
         return precision, "asked for"
-    cc = _gpu_capability() if gpu_capability == "detect" else gpu_capability
-    if cc is not None:
-        if tuple(cc) >= (7, 0):
-            return "mixed_float16", f"a GPU with tensor cores (compute capability {cc[0]}.{cc[1]})"
-        return "float32", f"a GPU without tensor cores (compute capability {cc[0]}.{cc[1]})"
-    flags = cpu_flags() if flags is None else set(flags)
-    native = sorted(flags & {"avx512_bf16", "amx_bf16"})
+    if gpu_capability == "detect":
+        details = [tf.config.experimental.get_device_details(g) for g in tf.config.list_physical_devices("GPU")]
+        gpu_capability = next((d["compute_capability"] for d in details if d.get("compute_capability")), None)
+    if gpu_capability is not None:
+        cores = "with" if tuple(gpu_capability) >= (7, 0) else "without"
+        return ("mixed_float16" if cores == "with" else "float32",
+                "a GPU {} tensor cores (compute capability {}.{})".format(cores, *gpu_capability))
+    native = sorted((cpu_flags() if flags is None else set(flags)) & {"avx512_bf16", "amx_bf16"})
     if native:
         return "mixed_bfloat16", f"this CPU computes bfloat16 natively ({', '.join(native)})"
     return "float32", "this CPU has no native bfloat16 (no avx512_bf16 or amx_bf16 flag) and there is no GPU"

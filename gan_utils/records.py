@@ -1,29 +1,29 @@
-"""A run's records on disk (02, 03, 04): ``run_info.json``, ``history.csv`` (one row per iteration),
-``epochs.csv``, ``quality.csv``, ``snapshots.npz`` (the fixed-noise grid), ``metrics.json``,
-``checkpoint.npz`` and ``generator.keras``, each written atomically.
+"""A run's records on disk (02, 03, 04): ``run_info.json``, ``history.csv`` (one row per iteration), ``epochs.csv``,
+``quality.csv``, ``snapshots.npz`` (the fixed-noise grid), ``metrics.json``, ``checkpoint.npz`` and
+``generator.keras``, each written atomically.
 """
 import csv
+import io
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 
+from .repro import atomic_write, atomic_write_text
+
 try:
     import resource
 except ImportError:  # not on Windows
     resource = None
 
-from .repro import atomic_write, atomic_write_text
-
 
 class Run:
-    """A run's records in memory: ``history``, ``epoch_log`` and ``quality`` (lists of dicts),
-    ``snapshots`` (epoch -> uint8 images), ``info`` (run_info.json) and its folder ``dir``."""
+    """A run's records in memory: ``history``, ``epoch_log`` and ``quality`` (lists of dicts), ``snapshots``
+    (epoch -> uint8 images), ``info`` (run_info.json) and its folder ``dir``."""
 
     def __init__(self, run_dir, info=None):
-        self.dir = Path(run_dir)
-        self.info = info or {}
+        self.dir, self.info = Path(run_dir), info or {}
         self.history, self.epoch_log, self.quality, self.snapshots = [], [], [], {}
         self.resumed_from = 0
 
@@ -34,31 +34,35 @@ class Run:
 
     @property
     def parameters(self):
+        """The run's parameters, as recorded in run_info.json."""
         return self.info.get("parameters", {})
 
     def save(self):
         """Write every record file of the run folder."""
-        write_csv(self.dir / "history.csv", self.history)
-        write_csv(self.dir / "epochs.csv", self.epoch_log)
-        write_csv(self.dir / "quality.csv", self.quality)
+        for name, rows in (("history", self.history), ("epochs", self.epoch_log), ("quality", self.quality)):
+            write_csv(self.dir / f"{name}.csv", rows)
         if self.snapshots:
             arrays = {f"epoch_{e:04d}": v for e, v in sorted(self.snapshots.items())}
             atomic_write(self.dir / "snapshots.npz", lambda f: np.savez_compressed(f, **arrays))
 
     def truncate(self, epoch, iteration):
-        """Keep only the records up to ``epoch`` (and ``iteration``): the state a checkpoint restores."""
+        """Keep only the records up to ``epoch`` (and ``iteration``), the state a checkpoint restores, and resume
+        from there; returns the run."""
         self.history = [r for r in self.history if r["iteration"] <= iteration]
         self.epoch_log = [r for r in self.epoch_log if r["epoch"] <= epoch]
         self.quality = [r for r in self.quality if r["epoch"] <= epoch]
         self.snapshots = {e: v for e, v in self.snapshots.items() if e <= epoch}
+        self.resumed_from = epoch
+        return self
 
 
 def write_csv(path, rows):
     """Write a list of dicts as CSV; the columns are the union of the rows' keys, in first-seen order."""
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    lines = [",".join(columns)] + [",".join("" if r.get(c) is None else repr(r[c]) if isinstance(r[c], float)
-                                            else str(r[c]) for c in columns) for r in rows]
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    out = io.StringIO()
+    writer = csv.DictWriter(out, list(dict.fromkeys(k for r in rows for k in r)), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, out.getvalue())
 
 
 def _number(text):
@@ -81,14 +85,12 @@ def load_run(run_dir):
     run_dir = Path(run_dir)
     if not (run_dir / "history.csv").is_file():
         raise FileNotFoundError(f"{run_dir} holds no run (no history.csv). Run the notebook that trains it first.")
-    info_path = run_dir / "run_info.json"
-    run = Run(run_dir, json.loads(info_path.read_text()) if info_path.is_file() else {})
-    run.history, run.epoch_log, run.quality = (read_csv(run_dir / n) for n in ("history.csv", "epochs.csv",
-                                                                                "quality.csv"))
+    info, metrics = run_dir / "run_info.json", run_dir / "metrics.json"
+    run = Run(run_dir, json.loads(info.read_text()) if info.is_file() else {})
+    run.history, run.epoch_log, run.quality = (read_csv(run_dir / f"{n}.csv") for n in ("history", "epochs", "quality"))
     if (run_dir / "snapshots.npz").is_file():
         with np.load(run_dir / "snapshots.npz", allow_pickle=False) as f:
             run.snapshots = {int(k.split("_")[1]): f[k] for k in f.files}
-    metrics = run_dir / "metrics.json"
     run.metrics = json.loads(metrics.read_text()) if metrics.is_file() else {}
     return run
 
@@ -96,12 +98,9 @@ def load_run(run_dir):
 def prepare_dir(run_dir, resume):
     """Make ``run_dir`` ready: kept as it is to resume; otherwise an earlier run is moved to ``<name>-previous``."""
     run_dir = Path(run_dir)
-    if resume:
-        if not (run_dir / "checkpoint.npz").is_file():
-            print(f"RESUME = True but {run_dir} holds no checkpoint yet: starting from epoch 0.")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        return run_dir
-    if run_dir.exists() and any(p.name != ".write_test" for p in run_dir.iterdir()):
+    if resume and not (run_dir / "checkpoint.npz").is_file():
+        print(f"RESUME = True but {run_dir} holds no checkpoint yet: starting from epoch 0.")
+    if not resume and run_dir.exists() and any(p.name != ".write_test" for p in run_dir.iterdir()):
         previous = run_dir.with_name(run_dir.name + "-previous")
         if previous.exists():
             shutil.rmtree(previous)
@@ -115,9 +114,8 @@ def save_metrics(run_dir, scores, run=None):
     """Write the final scores (and timing) of a run to ``run_dir/metrics.json`` (02, 03)."""
     out = {k: v for k, v in scores.items() if isinstance(v, (int, float, list, dict))}
     if run is not None and run.epoch_log:
-        out["epochs"] = int(run.epoch_log[-1]["epoch"])
-        out["train_seconds"] = float(run.train_seconds)
-        out["seconds_per_epoch"] = float(np.median([r["seconds"] for r in run.epoch_log]))
+        out.update(epochs=int(run.epoch_log[-1]["epoch"]), train_seconds=float(run.train_seconds),
+                   seconds_per_epoch=float(np.median([r["seconds"] for r in run.epoch_log])))
     if resource is not None:  # this kernel's peak resident memory so far (Linux reports KiB)
         out["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     atomic_write_text(Path(run_dir) / "metrics.json", json.dumps(out, indent=1, default=float))

@@ -25,12 +25,9 @@ def cpuinfo(field):
     """The value of the first ``field`` line of /proc/cpuinfo ("model name", "flags"), or None."""
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(field):
-                    return line.split(":", 1)[1].strip()
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith(field)), None)
     except OSError:
-        pass
-    return None
+        return None
 
 
 def cpu_model():
@@ -44,21 +41,10 @@ def environment_info():
     import matplotlib
     import tensorflow as tf
 
-    try:
-        gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    except Exception:  # pragma: no cover - depends on the machine
-        gpus = []
-    return {
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "matplotlib": matplotlib.__version__,
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "gpus": gpus,
-    }
+    return {"python": sys.version.split()[0], "numpy": np.__version__, "tensorflow": tf.__version__,
+            "keras": keras.__version__, "matplotlib": matplotlib.__version__, "platform": platform.platform(),
+            "cpu": cpu_model(), "cpu_count": os.cpu_count(),
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
 
 
 def atomic_write(path, write, mode="wb"):
@@ -84,14 +70,8 @@ def atomic_write_text(path, text):
 
 def write_run_info(run_dir, params, seed, notebook, extra=None):
     """Record parameters, seed and library versions in ``run_dir/run_info.json`` (01)."""
-    info = {
-        "notebook": notebook,
-        "seed": seed,
-        "parameters": params,
-        "environment": environment_info(),
-        "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        **(extra or {}),
-    }
+    info = {"notebook": notebook, "seed": seed, "parameters": params, "environment": environment_info(),
+            "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"), **(extra or {})}
     return atomic_write_text(Path(run_dir) / "run_info.json", json.dumps(info, indent=2, default=str))
 
 

@@ -1,13 +1,6 @@
-"""Run the notebooks headless, in order, through papermill (see the README).
-
-    python -m gan_utils.run                      # the classroom preset: every notebook, defaults
-    python -m gan_utils.run --preset paper       # the report's scale (hours on a CPU)
-    python -m gan_utils.run --preset smoke       # the smallest run that executes every cell (CI)
-    python -m gan_utils.run --only 02 03 -p EPOCHS 5 -p 03:SNAPSHOT_EPOCHS "[0, 1, 5]"
-
-A parameter that a notebook's ``parameters`` cell lacks stops the run before anything executes. Only the
-classroom preset writes the committed ``figures/<notebook>/``; other runs write under ``runs/<preset>/``
-(``figures/paper/`` for paper). Executed notebooks and logs go to ``runs/executed/<preset>/``.
+"""Run the notebooks headless, in order, through papermill, with a preset (classroom, paper, smoke) and ``-p``
+overrides (README). A parameter that a notebook lacks stops the run before anything executes; only the classroom
+preset writes the committed ``figures/<notebook>/``, other runs write under ``runs/<label>/``.
 """
 import argparse
 import ast
@@ -65,7 +58,6 @@ SUMMARY_METRICS = ("accuracy", "fid_ratio", "min_share", "entropy_bits", "second
 # Parameters that say where things go (or resume a run) without changing its results.
 LOCATIONS = ("FIG_DIR", "RUN_DIR", "DENSE_RUN_DIR", "DCGAN_RUN_DIR")
 UPSTREAM = {"DENSE_RUN_DIR": "02_dense_gan", "DCGAN_RUN_DIR": "03_conditional_dcgan"}
-NEUTRAL = LOCATIONS + ("RESUME",)
 
 
 class ContractError(ValueError):
@@ -73,20 +65,16 @@ class ContractError(ValueError):
 
 
 def notebook_path(name):
+    """The notebook file of ``name``."""
     return NOTEBOOK_DIR / f"{name}.ipynb"
 
 
 def select(only):
-    """Notebook names matching ``only`` (prefixes like "02" or full names); all when empty."""
-    if not only:
-        return list(NOTEBOOKS)
-    chosen = []
+    """Notebook names starting with one of ``only`` ("02" or a full name); all when empty."""
     for key in only:
-        hits = [n for n in NOTEBOOKS if n == key or n.startswith(key)]
-        if not hits:
+        if not any(n.startswith(key) for n in NOTEBOOKS):
             raise ContractError(f"--only {key!r} matches no notebook; choose from {', '.join(NOTEBOOKS)}.")
-        chosen += [h for h in hits if h not in chosen]
-    return [n for n in NOTEBOOKS if n in chosen]
+    return [n for n in NOTEBOOKS if not only or n.startswith(tuple(only))]
 
 
 @functools.lru_cache(maxsize=None)
@@ -106,23 +94,22 @@ def parse_value(text):
 
 
 def plan(preset, names, overrides=()):
-    """Parameters per notebook: a preset plus ``-p`` (name, value) overrides (``NN:PARAM`` for one notebook),
-    each checked against the notebook; ContractError names an unknown one and the valid ones (README)."""
+    """Parameters per notebook: a preset plus ``-p`` (name, value) overrides (``NN:PARAM`` for one notebook);
+    ContractError names an unknown preset or parameter and the valid ones."""
     if preset not in PRESETS:
         raise ContractError(f"--preset {preset!r} is not a preset; choose from {', '.join(PRESETS)}.")
-    declared = {n: notebook_parameters(n) for n in names}
     result = {n: dict(PRESETS[preset].get(n, {})) for n in names}
     for n in names:
-        unknown = sorted(set(result[n]) - set(declared[n]))
+        unknown = sorted(set(result[n]) - set(notebook_parameters(n)))
         if unknown:
             raise ContractError(f"preset {preset!r} sets {unknown} for {n}, which has no such parameter; "
-                                f"valid names: {', '.join(declared[n])}.")
+                                f"valid names: {', '.join(notebook_parameters(n))}.")
     for key, value in overrides:
         target, _, name = key.rpartition(":")
-        targets = select([target]) if target else names
-        hits = [n for n in targets if n in names and name in declared[n]]
+        targets = [n for n in select([target]) if n in names] if target else names
+        hits = [n for n in targets if name in notebook_parameters(n)]
         if not hits:
-            valid = sorted({p for n in (t for t in targets if t in names) for p in declared[n]})
+            valid = sorted({p for n in targets for p in notebook_parameters(n)})
             raise ContractError(f"-p {key}: no selected notebook has a parameter {name!r}; valid names: "
                                 f"{', '.join(valid)}.")
         for n in hits:
@@ -130,32 +117,23 @@ def plan(preset, names, overrides=()):
     return result
 
 
-def run_label(preset, params):
-    """"classroom" (the gallery), "paper", "smoke", or "custom" when ``params`` change a preset's
-    result-bearing value (locations and RESUME do not count)."""
-    for n, p in params.items():
-        own = PRESETS[preset].get(n, {})
-        if any(k not in NEUTRAL and (k not in own or own[k] != v) for k, v in p.items()):
-            return "custom"
-    return preset
-
-
 def parameters(preset, names, overrides=(), figures=None):
-    """(label, ``plan`` plus FIG_DIR, RUN_DIR and 04's upstream runs under ``runs/<label>/``, or
-    ``figures/paper/`` and ``<figures>/`` for figures); explicit ``-p`` values win, classroom keeps defaults."""
+    """(label, ``plan`` plus the folders that are not given explicitly). The label is the preset, or "custom" when
+    overrides change a result-bearing value; classroom keeps the defaults, others write under ``runs/<label>/``."""
     params = plan(preset, names, overrides)
-    label, root = run_label(preset, params), paths.output_root()
-    runs = None if label == "classroom" else root / "runs" / label
-    figs = root / "figures" / "paper" if label == "paper" else runs and runs / "figures"
+    neutral = LOCATIONS + ("RESUME",)
+    custom = any(k not in neutral and (k, v) not in PRESETS[preset].get(n, {}).items()
+                 for n, p in params.items() for k, v in p.items())
+    label = "custom" if custom else preset
+    runs = None if label == "classroom" else paths.output_root() / "runs" / label
+    figs = paths.output_root() / "figures" / "paper" if label == "paper" else runs and runs / "figures"
     figs = Path(figures).expanduser().resolve() if figures else figs
-    explicit = [k.rpartition(":")[::2] for k, _ in overrides]
     for n in names:
         wanted = {"FIG_DIR": figs and figs / n, "RUN_DIR": runs and runs / n,
                   **{k: runs and runs / up for k, up in UPSTREAM.items()}}
         for k, v in wanted.items():
-            mine = any(k == name and (not t or n in select([t])) for t, name in explicit)
-            if v is not None and k in notebook_parameters(n) and not mine:
-                params[n][k] = str(v)
+            if v is not None and k in notebook_parameters(n):
+                params[n].setdefault(k, str(v))
     return label, params
 
 
@@ -164,12 +142,11 @@ def where(name, parameters):
     return paths.fig_dir(name, parameters.get("FIG_DIR")), paths.run_dir(name, parameters.get("RUN_DIR"))
 
 
-EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+)\s+[\d.]+ s\s+ETA (\d+) s")
-TRAIN_LINE = re.compile(r"^Training epochs (\S+) of .*records in (.*)$")
-KEEP_LINE = re.compile(r"^(note:|Findings|Notebook finished|Resumed from|Interrupted|The run in .* nothing to train|"
-                       r"\S+: (executing|reusing) )")
-PAPERMILL_LINE = re.compile(r"^(Executing Cell|Ending Cell|Executing notebook with kernel|Input Notebook:|"
-                            r"Output Notebook:|Working directory:)")
+PAPERMILL_LINE = re.compile(r"Executing Cell|Ending Cell|Executing notebook with kernel|Input Notebook:|"
+                            r"Output Notebook:|Working directory:")
+EPOCH_LINE = re.compile(r"epoch (\d+/\d+)\s+[\d.]+ s\s+(ETA \d+ s)")
+KEEP_LINE = re.compile(r"note:|Findings|Notebook finished|Resumed from|Interrupted|The run in .* nothing to train|"
+                       r"\S+: (executing|reusing) |Training epochs \S+ of .*records in ")
 
 
 class KernelLog(logging.Handler):
@@ -182,36 +159,25 @@ class KernelLog(logging.Handler):
         self.t0, self.lines, self.in_findings = clock(), [], False
         self.file = open(log_file, "a", encoding="utf-8") if log_file else None
 
-    def condense(self, line):
-        """The progress line for one line of kernel output, or None to hide it."""
-        m = EPOCH_LINE.match(line)
-        if m:
-            self.in_findings = False
-            return (f"  {self.name}: epoch {m[1]}/{m[2]}, {self.clock() - self.t0:.0f} s elapsed, "
-                    f"ETA {m[3]} s")
-        m = TRAIN_LINE.match(line)
-        if m:
-            return f"  {self.name}: training epochs {m[1]} -> {m[2]}"
-        if KEEP_LINE.match(line) or (self.in_findings and line.startswith(("- ", "  "))):
-            self.in_findings = line.startswith(("Findings", "- ", "  "))
-            return f"  {self.name}: {line}"
-        self.in_findings = False
-        return None
-
     def emit(self, record):
         msg = record.getMessage()
         if self.file:
-            self.file.write(msg.rstrip("\n") + "\n")
-            self.file.flush()
+            print(msg.rstrip("\n"), file=self.file, flush=True)
         if self.mode == "verbose":
             print(msg.rstrip("\n"), file=self.stream, flush=True)
         if PAPERMILL_LINE.match(msg):
             return
         for line in msg.splitlines():
             self.lines.append(line)
-            shown = self.condense(line.rstrip())
-            if shown and self.mode == "progress":
-                print(shown, file=self.stream, flush=True)
+            line, epoch = line.rstrip(), EPOCH_LINE.match(line)
+            follows = self.in_findings and line.startswith(("- ", "  "))
+            self.in_findings = follows or line.startswith("Findings")
+            if self.mode != "progress" or not (epoch or follows or KEEP_LINE.match(line)):
+                continue
+            if epoch:
+                line = f"epoch {epoch[1]}, {self.clock() - self.t0:.0f} s elapsed, {epoch[2]}"
+            line = re.sub(r"^Training epochs (\S+) of .*records in (.*)", r"training epochs \1 -> \2", line)
+            print(f"  {self.name}: {line}", file=self.stream, flush=True)
 
     def close(self):
         if self.file:
@@ -219,60 +185,40 @@ class KernelLog(logging.Handler):
         super().close()
 
 
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def _failure_message(name, err):
-    cell = getattr(err, "exec_count", None)
-    index = getattr(err, "cell_index", None)
-    where = f"cell {index}" + (f" (In [{cell}])" if cell is not None else "") if index is not None else "a cell"
-    return f"{name} failed in {where}: {getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}"
-
-
 def _failure_report(name, err, log, notebook, log_file, tail=80):
-    """What a failure prints: the kernel's last output, the failing cell and its traceback."""
-    out = [f"\nFAILED: {_failure_message(name, err)}"]
+    """What a failure prints: which cell failed and how, the kernel's last output, the cell and its traceback
+    (papermill's PapermillExecutionError carries them; another error has only its type and message)."""
+    index, count = getattr(err, "cell_index", None), getattr(err, "exec_count", None)
+    where = "a cell" if index is None else f"cell {index}" + ("" if count is None else f" (In [{count}])")
+    out = [f"\nFAILED: {name} failed in {where}: {getattr(err, 'ename', type(err).__name__)}: "
+           f"{getattr(err, 'evalue', err)}"]
     if log.mode != "verbose" and log.lines:
         out += [f"--- last {min(tail, len(log.lines))} lines of the kernel's output (all: {log_file}) ---"]
         out += log.lines[-tail:]
     if getattr(err, "source", None):
-        out += [f"--- the failing cell (index {err.cell_index}) ---", err.source]
+        out += [f"--- the failing cell (index {index}) ---", err.source]
     if getattr(err, "traceback", None):
-        out += ["--- traceback ---", ANSI.sub("", "\n".join(err.traceback))]
-    out.append(f"The executed notebook, with the error in place: {notebook}")
-    return "\n".join(out)
+        out += ["--- traceback ---", re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", "\n".join(err.traceback))]
+    return "\n".join(out + [f"The executed notebook, with the error in place: {notebook}"])
 
 
 @contextlib.contextmanager
 def _stderr_to(path):
     """Send this process's stderr, which a kernel inherits (TensorFlow's start-up lines), to ``path``."""
-    sys.stderr.flush()
     saved = os.dup(2)
     with open(path, "a", encoding="utf-8") as f:
         os.dup2(f.fileno(), 2)
         try:
             yield
         finally:
-            sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
 
 
-def execute(name, parameters, out_dir, log_output=True):
-    """Execute one notebook headless with papermill; returns seconds taken (README)."""
-    import papermill
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    papermill.execute_notebook(str(notebook_path(name)), str(out_dir / f"{name}.ipynb"), parameters=parameters,
-                               kernel_name="python3", cwd=str(NOTEBOOK_DIR), log_output=log_output,
-                               progress_bar=False, request_save_on_cell_execute=True)
-    return time.perf_counter() - t0
-
-
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m gan_utils.run", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The command line: print the plan, run each notebook, print and save the summary (README)."""
+    ap = argparse.ArgumentParser(prog="python -m gan_utils.run", description=__doc__, epilog="example: "
+                                 "python -m gan_utils.run --preset smoke --only 02 03 -p 03:SNAPSHOT_EPOCHS '[0, 1]'")
     ap.add_argument("--preset", default="classroom", help=f"one of {', '.join(PRESETS)} (default: classroom)")
     ap.add_argument("--only", nargs="+", default=[], metavar="NB", help="run only these notebooks (e.g. 02 03)")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
@@ -285,11 +231,9 @@ def main(argv=None):
     log_mode.add_argument("--quiet", action="store_true", help="print nothing but the plan and the summary")
     args = ap.parse_args(argv)
     os.environ.setdefault("GAN_NO_PROGRESS", "1")  # kernels inherit it: one line per epoch, no progress bars
-
     try:
         names = select(args.only)
-        overrides = [(k, parse_value(v)) for k, v in args.parameter]
-        label, params = parameters(args.preset, names, overrides, args.figures)
+        label, params = parameters(args.preset, names, [(k, parse_value(v)) for k, v in args.parameter], args.figures)
     except ContractError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -299,37 +243,46 @@ def main(argv=None):
           f", {len(names)} notebook(s), about {expected:g} min on a 2-core CPU "
           f"(plus about 1 min once to train the evaluation classifier if it is not cached).")
     for n in names:
-        shown = ", ".join(f"{k}={v!r}" for k, v in params[n].items() if k not in LOCATIONS) or "defaults"
         figs, runs = where(n, params[n])
-        print(f"  {n}: {shown}\n      figures -> {figs}" + (f"\n      runs    -> {runs}" if "RUN_DIR" in
-              notebook_parameters(n) else "") + "".join(f"\n      reads   -> {params[n][k]} ({k})" for k in UPSTREAM
-                                                       if params[n].get(k)))
+        shown = ", ".join(f"{k}={v!r}" for k, v in params[n].items() if k not in LOCATIONS)
+        print(f"  {n}: {shown or 'defaults'}\n      figures -> {figs}")
+        if "RUN_DIR" in notebook_parameters(n):
+            print(f"      runs    -> {runs}")
+        for k in UPSTREAM:
+            if params[n].get(k):
+                print(f"      reads   -> {params[n][k]} ({k})")
     print(f"Executed notebooks and logs -> {out_dir}", flush=True)
     if args.check:
         return 0
+
+    import papermill
 
     mode = "verbose" if args.verbose else "quiet" if args.quiet else "progress"
     pm_logger = logging.getLogger("papermill")
     pm_logger.setLevel(logging.INFO)
     pm_logger.propagate = False
+    out_dir.mkdir(parents=True, exist_ok=True)
     summary = []
     for i, n in enumerate(names, 1):
         if mode != "quiet":
             print(f"\n[{i}/{len(names)}] {n} ...", flush=True)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        log_file = out_dir / f"{n}.log"
+        log_file, notebook = out_dir / f"{n}.log", out_dir / f"{n}.ipynb"
         log_file.write_text("")
         log = KernelLog(n, mode, log_file=log_file)
         pm_logger.addHandler(log)
+        t0 = time.perf_counter()
         try:
             with contextlib.nullcontext() if mode == "verbose" else _stderr_to(log_file):
-                seconds = execute(n, params[n], out_dir)
+                papermill.execute_notebook(str(notebook_path(n)), str(notebook), parameters=params[n],
+                                           kernel_name="python3", cwd=str(NOTEBOOK_DIR), log_output=True,
+                                           progress_bar=False, request_save_on_cell_execute=True)
         except Exception as e:  # papermill's PapermillExecutionError carries the failing cell
-            print(_failure_report(n, e, log, out_dir / f"{n}.ipynb", log_file), file=sys.stderr, flush=True)
+            print(_failure_report(n, e, log, notebook, log_file), file=sys.stderr, flush=True)
             return 1
         finally:
             pm_logger.removeHandler(log)
             log.close()
+        seconds = time.perf_counter() - t0
         fig_dir, run_dir = where(n, params[n])
         figs, metrics = sorted(fig_dir.glob("*.png")), run_dir / "metrics.json"
         summary.append({"notebook": n, "seconds": round(seconds, 1), "figures": [str(f) for f in figs],
@@ -347,8 +300,8 @@ def main(argv=None):
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if resource else None
     if peak:
         print(f"  peak memory of any kernel: {peak:.0f} MB")
-    (out_dir / "summary.json").write_text(json.dumps({"preset": args.preset, "label": label, "parameters": params,
-                                                      "notebooks": summary, "peak_memory_mb": peak}, indent=2, default=str))
+    record = {"preset": args.preset, "label": label, "parameters": params, "notebooks": summary, "peak_memory_mb": peak}
+    (out_dir / "summary.json").write_text(json.dumps(record, indent=2, default=str))
     return 0
 
 

@@ -1,14 +1,8 @@
-"""Sampling a saved generator, in Python and from the command line (taught in 03_conditional_dcgan).
-
-    python -m gan_utils.sample runs/03_conditional_dcgan/generator.keras --per-class 100 --seed 0 --out samples.npz
-    python -m gan_utils.sample runs/02_dense_gan/generator.keras --n 1000 --seed 0 --out samples.npz
-
-writes ``images`` (uint8 (N, 28, 28)) and, for a conditional generator, ``labels`` (int64) to an .npz that
-``python -m gan_utils.evaluate`` scores. The same seed gives the same images.
+"""Sampling a saved generator, in Python and as ``python -m gan_utils.sample GENERATOR.keras (--per-class N | --n N)
+--seed 0 --out samples.npz``: uint8 ``images`` (N, 28, 28), plus int64 ``labels`` for a conditional generator (03).
 """
 import argparse
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -18,29 +12,18 @@ from .data import to_uint8
 from .repro import atomic_write
 
 NUM_CLASSES = 10
-IMAGE_SHAPE = (28, 28, 1)
 
 
-class GeneratorError(ValueError):
-    """A file or model that is not a generator of this series."""
-
-
-def _shape(t):
-    return tuple(None if d is None else int(d) for d in t.shape)
-
-
-def check_generator(model):
+def check_generator(model, name=None):
     """``(latent_dim, conditional)`` of a generator of this series: inputs z (and a one-hot label), output
-    (N, 28, 28, 1); raises GeneratorError for any other model (03)."""
-    ins = [_shape(t) for t in getattr(model, "inputs", None) or []]
-    outs = [_shape(t) for t in getattr(model, "outputs", None) or []]
-    ok = (len(ins) in (1, 2) and all(len(s) == 2 and s[1] for s in ins)
-          and (len(ins) == 1 or ins[1][1] == NUM_CLASSES) and outs == [(None, *IMAGE_SHAPE)])
-    if not ok:
-        raise GeneratorError(f"{getattr(model, 'name', 'the model')} is not a generator of this series: it has "
-                             f"inputs {ins} and outputs {outs}; expected inputs [(None, latent_dim)] "
-                             "(unconditional) or [(None, latent_dim), (None, 10)] (conditional) and one output "
-                             "(None, 28, 28, 1).")
+    (N, 28, 28, 1); raises ValueError for any other model (03)."""
+    ins = [tuple(t.shape) for t in getattr(model, "inputs", None) or []]
+    outs = [tuple(t.shape) for t in getattr(model, "outputs", None) or []]
+    if not (len(ins) in (1, 2) and all(len(s) == 2 and s[1] for s in ins)
+            and (len(ins) == 1 or ins[1][1] == NUM_CLASSES) and outs == [(None, 28, 28, 1)]):
+        raise ValueError(f"{name or getattr(model, 'name', 'the model')} is not a generator of this series: it has "
+                         f"inputs {ins} and outputs {outs}; expected inputs [(None, latent_dim)] (unconditional) or "
+                         "[(None, latent_dim), (None, 10)] (conditional) and one output (None, 28, 28, 1).")
     return ins[0][1], len(ins) == 2
 
 
@@ -50,22 +33,17 @@ def load_generator(path):
     if not path.is_file():
         raise FileNotFoundError(f"Generator file not found: {path}. Train the notebook that saves it "
                                 "(runs/<notebook>/generator.keras) or pass the right path.")
-    if path.suffix != ".keras":
-        raise GeneratorError(f"{path} is not a .keras file; pass a generator saved with model.save('....keras').")
-    if not zipfile.is_zipfile(path):
-        raise GeneratorError(f"{path} is not a Keras model file (not a zip archive; truncated or another "
-                             "format?). Save the generator again with model.save('generator.keras').")
+    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a Keras model file (not a zip archive ending in .keras; truncated or "
+                         "another format?). Save the generator with model.save('generator.keras').")
     import keras
 
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:
-        raise GeneratorError(f"{path} could not be loaded as a Keras model ({type(e).__name__}: "
-                             f"{str(e).strip()[:300]}). Is it truncated, or saved by another Keras version?") from None
-    try:
-        check_generator(model)
-    except GeneratorError as e:
-        raise GeneratorError(f"{path}: {e}") from None
+        raise ValueError(f"{path} could not be loaded as a Keras model ({type(e).__name__}: {str(e).strip()[:300]}). "
+                         "Is it truncated, or saved by another Keras version?") from None
+    check_generator(model, f"{path}: {model.name}")
     return model
 
 
@@ -76,37 +54,31 @@ def one_hot(labels, num_classes=NUM_CLASSES):
 
 def generate(generator, n=None, labels=None, seed=0, batch_size=500):
     """uint8 digits (N, 28, 28) from noise ``np.random.default_rng(seed)``: the same seed, the same images (03).
-
-    Conditional generator: pass ``labels`` (digits 0-9). Unconditional: pass ``n`` and no labels.
-    """
+    A conditional generator takes ``labels`` (digits 0-9), an unconditional one ``n`` and no labels."""
     latent_dim, conditional = check_generator(generator)
     if conditional:
         if labels is None:
             raise ValueError("This generator is conditional: pass labels=array of digits 0-9 (n is their count).")
         labels = np.asarray(labels)
-        if (labels.ndim != 1 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer)
-                or labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        if labels.ndim != 1 or not labels.size or labels.dtype.kind not in "iu" or not np.isin(labels, range(10)).all():
             raise ValueError(f"labels must be a non-empty 1-D array of integer digits 0-9 (got dtype {labels.dtype}, "
                              f"shape {labels.shape}).")
         if n is not None and n != len(labels):
             raise ValueError(f"n = {n} but {len(labels)} labels: for a conditional generator leave n out.")
         n = len(labels)
-    else:
-        if labels is not None:
-            raise ValueError("This generator is unconditional: it takes no labels; pass n=number of images only.")
-        if n is None or isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n = {n!r}: pass the number of images to generate, a whole number >= 1.")
+    elif labels is not None:
+        raise ValueError("This generator is unconditional: it takes no labels; pass n=number of images only.")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n = {n!r}: pass the number of images to generate, a whole number >= 1.")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size = {batch_size!r}: pass a whole number >= 1.")
     import keras
 
     z = np.random.default_rng(seed).standard_normal((int(n), latent_dim)).astype(np.float32)
     y = one_hot(labels) if conditional else None
-    out = []
-    for i in range(0, int(n), batch_size):
-        inputs = z[i:i + batch_size] if not conditional else [z[i:i + batch_size], y[i:i + batch_size]]
-        out.append(to_uint8(keras.ops.convert_to_numpy(generator(inputs, training=False))))
-    return np.concatenate(out)
+    batches = (z[i:i + batch_size] if y is None else [z[i:i + batch_size], y[i:i + batch_size]]
+               for i in range(0, int(n), batch_size))
+    return np.concatenate([to_uint8(keras.ops.convert_to_numpy(generator(b, training=False))) for b in batches])
 
 
 def save_samples(path, images, labels=None):
@@ -117,79 +89,49 @@ def save_samples(path, images, labels=None):
     return atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
 
 
-# ----------------------------------------------------------------------------- command line
-
-
-def _whole_number(minimum, allowed):
-    """An argparse type: a whole number >= ``minimum``; ``allowed`` words the error."""
-    def parse(text):
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"{v} must be {allowed}")
-        return v
-    return parse
-
-
-_positive_int = _whole_number(1, "a whole number >= 1")
-_seed = _whole_number(0, ">= 0")
-
-
-def _check_out(parser, out):
-    out = Path(out).expanduser()
-    if out.suffix != ".npz":
-        parser.error(f"--out {out}: the file name must end in .npz (e.g. --out samples.npz).")
-    folder = out.resolve().parent
-    if not folder.is_dir():
-        parser.error(f"--out {out}: the folder {folder} does not exist (or is not a folder); create it first.")
-    if out.is_dir():
-        parser.error(f"--out {out} is a folder; name a file ending in .npz.")
+def _whole(text, least=1):
+    """An argparse type: a whole number >= ``least``."""
     try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as e:
-        parser.error(f"--out {out}: cannot write in {folder} ({e.strerror or e}); choose another folder.")
-    return out
-
-
-def build_parser():
-    """The ``python -m gan_utils.sample`` argument parser (03)."""
-    p = argparse.ArgumentParser(
-        prog="python -m gan_utils.sample",
-        description="Draw digits from a saved generator into an .npz file (images uint8 (N, 28, 28); labels for a "
-                    "conditional generator). The same --seed gives the same images.")
-    p.add_argument("generator", help="a generator saved by a notebook, e.g. runs/03_conditional_dcgan/generator.keras")
-    how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument("--per-class", type=_positive_int, metavar="N",
-                     help="conditional generator: N samples of each digit 0-9 (10N in all)")
-    how.add_argument("--n", type=_positive_int, metavar="N", help="unconditional generator: N samples")
-    p.add_argument("--seed", type=_seed, default=0, help="noise seed (default 0)")
-    p.add_argument("--out", required=True, metavar="FILE.npz", help="where to write the samples (.npz)")
-    p.add_argument("--batch-size", type=_positive_int, default=500, help=argparse.SUPPRESS)
-    return p
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < least:
+        raise argparse.ArgumentTypeError(f"{v} must be " + ("a whole number >= 1" if least else ">= 0"))
+    return v
 
 
 def main(argv=None):
     """Entry point of ``python -m gan_utils.sample`` (03)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    out = _check_out(parser, args.out)
+    p = argparse.ArgumentParser(prog="python -m gan_utils.sample", description="Draw digits from a saved generator "
+                                "into an .npz file; the same --seed gives the same images.")
+    p.add_argument("generator", help="a generator saved by a notebook, e.g. runs/03_conditional_dcgan/generator.keras")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--per-class", type=_whole, metavar="N", help="conditional generator: N samples of each digit")
+    how.add_argument("--n", type=_whole, metavar="N", help="unconditional generator: N samples")
+    p.add_argument("--seed", type=lambda text: _whole(text, 0), default=0, help="noise seed (default 0)")
+    p.add_argument("--out", required=True, metavar="FILE.npz", help="where to write the samples (.npz)")
+    args = p.parse_args(argv)
+    out = Path(args.out).expanduser()
+    if out.suffix != ".npz":
+        p.error(f"--out {out}: the file name must end in .npz (e.g. --out samples.npz).")
+    folder = out.resolve().parent
+    if not folder.is_dir():
+        p.error(f"--out {out}: the folder {folder} does not exist (or is not a folder); create it first.")
     try:
         gen = load_generator(args.generator)
-    except (FileNotFoundError, GeneratorError) as e:
-        parser.error(str(e))
-    latent_dim, conditional = check_generator(gen)
+    except (FileNotFoundError, ValueError) as e:
+        p.error(str(e))
+    conditional = check_generator(gen)[1]
     if conditional and args.n is not None:
-        parser.error(f"{args.generator} is a conditional generator: use --per-class N (N samples of each digit), "
-                     "not --n.")
+        p.error(f"{args.generator} is a conditional generator: use --per-class N (N samples of each digit), not --n.")
     if not conditional and args.per_class is not None:
-        parser.error(f"{args.generator} is an unconditional generator (no label input): use --n N, "
-                     "not --per-class.")
+        p.error(f"{args.generator} is an unconditional generator (no label input): use --n N, not --per-class.")
     labels = np.repeat(np.arange(NUM_CLASSES, dtype=np.int64), args.per_class) if conditional else None
-    images = generate(gen, n=args.n, labels=labels, seed=args.seed, batch_size=args.batch_size)
-    save_samples(out, images, labels)
+    images = generate(gen, n=args.n, labels=labels, seed=args.seed)
+    try:
+        save_samples(out, images, labels)
+    except OSError as e:
+        p.error(f"--out {out}: cannot write it ({e.strerror or e}); choose another file name or folder.")
     what = f"{args.per_class} per digit" if conditional else "unconditional"
     print(f"Wrote {len(images)} samples ({what}, seed {args.seed}) from {args.generator} to {out}")
     return 0

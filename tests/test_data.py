@@ -64,7 +64,7 @@ def test_corrupt_file(tmp_path):
     [
         (dict(x_train=np.zeros((64, 32, 32), np.uint8)), "shape"),
         (dict(x_train=np.zeros((64, 28, 28), np.float32)), "uint8"),
-        (dict(y_train=np.zeros(63, np.uint8)), "one per image"),
+        (dict(y_train=np.zeros(63, np.uint8)), "one digit per image"),
         (dict(y_test=np.full(32, 12, np.uint8)), "0-9"),
     ],
 )

@@ -97,6 +97,7 @@ def test_reference_points_are_cached_on_disk_and_reused(ref, monkeypatch):
     path = ev.paths.cache_dir() / f"evaluation_reference_{key}_{ev._reference_key()}.json"
     assert path.is_file()
     mtime = path.stat().st_mtime_ns
+    assert ev.reference_points() is ref  # once per process
     monkeypatch.delitem(ev._MEMO, ("reference", key))
 
     def recomputed(*args, **kwargs):  # not among the functions the cache key hashes, so the key stays

@@ -68,13 +68,17 @@ def test_architecture_shows_where_the_label_joins(keras, tmp_path):
     assert "Reshape → 1×1×10\nUpSampling 7×7 → 7×7×10" in texts
     assert "Concatenate → 7×7×18" in texts
     assert any(t.startswith("Conv2DTranspose 4, 4×4, stride 2, tanh") and "→ 14×14×4" in t for t in texts)
-    blocks = plotting._graph(g)
-    row, col = plotting._layout(g, blocks)
-    names = {b: blk["layers"][0].name for b, blk in enumerate(blocks)}
-    lab = next(b for b in names if names[b] == "label")
-    joins = [b for b, blk in enumerate(blocks) if lab in blk["inputs"]]
-    assert [blocks[b]["kind"] for b in joins] == ["Concatenate", "Reshape"]
-    assert col[lab] > 0 and col[next(b for b in names if names[b] == "z")] == 0  # beside the main column
+    blocks = plotting._blocks(g)
+    boxes, arrows = plotting._layout(blocks)  # (block, row, column); (box, box it feeds)
+    text = ["\n".join(blocks[b]["text"]) for b, _, _ in boxes]
+    assert [t.split()[0] for t, (_, _, c) in zip(text, boxes) if c == 0] == \
+        ["z", "Concatenate", "Dense", "Concatenate", "Conv2DTranspose"]  # the main column, top to bottom
+    label = [i for i, t in enumerate(text) if t == "label (10)"]
+    joins = [b for a, b in arrows if a in label]
+    assert [text[b].split()[0] for b in joins] == ["Concatenate", "Reshape"]
+    assert all(boxes[a][1] == boxes[b][1] and boxes[a][2] > boxes[b][2] for a, b in arrows if a in label)  # beside
+    assert text[next(b for a, b in arrows if text[a] == "Reshape → 1×1×10\nUpSampling 7×7 → 7×7×10")] == \
+        "Concatenate → 7×7×18"  # the label planes join the feature maps
     plotting.save_fig(fig, "conditional", tmp_path)
     plt.close(fig)
 

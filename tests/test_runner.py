@@ -44,8 +44,10 @@ def test_failure_names_the_notebook_and_cell():
     class Err(Exception):
         cell_index, exec_count, ename, evalue = 4, 3, "ParameterError", "EPOCHS = -1 is not allowed"
 
-    msg = run._failure_message("02_dense_gan", Err())
-    assert msg == "02_dense_gan failed in cell 4 (In [3]): ParameterError: EPOCHS = -1 is not allowed"
+    log = run.KernelLog("02_dense_gan", "progress", stream=io.StringIO())
+    text = run._failure_report("02_dense_gan", Err(), log, Path("/x/02.ipynb"), Path("/x/02.log"))
+    first = text.splitlines()[1]
+    assert first == "FAILED: 02_dense_gan failed in cell 4 (In [3]): ParameterError: EPOCHS = -1 is not allowed"
 
 
 # --- where a run's figures and runs go (a smoke or custom run never touches the committed gallery) ---
