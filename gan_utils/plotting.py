@@ -155,10 +155,11 @@ def plot_architecture(models, titles=None, fig_width=None):
     """Report Figure 1 from functional Keras models: blocks with sizes and shapes, arrows, and each further input
     (the digit label) joining beside the block it enters (02, 03). ``fig_width``: least width, inches."""
     CH, LH, PAD = 0.066, 0.16, 0.1  # inches: per character, per line, inside a box
-    fig, panels = plt.figure(), []
+    fig, panels, repeated = plt.figure(), [], False
     for model, title in zip(models, titles or [m.name for m in models]):
         blocks = _blocks(model)
         boxes, arrows = _layout(blocks)
+        repeated |= len({b for b, _, _ in boxes}) < len(boxes)
         text = [blocks[b]["text"] for b, _, _ in boxes]
         col_w, xs = _slots([max(map(len, t)) * CH + 2 * PAD for t in text], [c for *_, c in boxes])
         row_h, ys = _slots([len(t) * LH + 2 * PAD for t in text], [r for _, r, _ in boxes])
@@ -190,8 +191,9 @@ def plot_architecture(models, titles=None, fig_width=None):
         ax.set(position=(left / fig.get_figwidth(), 0.4 / height, width / fig.get_figwidth(), 1 - 1.1 / height),
                xlim=(0, width), ylim=(1.1 - height, 0))
         left += width + 0.5
-    fig.text(0.5, 0.15 / height, "Each block: a layer with the activation, normalization and dropout layers "
-             "that follow it; → output shape (batch left out).", ha="center", fontsize=8, color="#444444")
+    note = "Each block: a layer with the activation, normalization and dropout layers that follow it; → output shape " \
+        "(batch left out)." + (" An input used in several places is drawn beside each block it enters." * repeated)
+    fig.text(0.5, 0.15 / height, note, ha="center", fontsize=8, color="#444444")
     return fig
 
 

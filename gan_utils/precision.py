@@ -23,9 +23,10 @@ def choose(precision="auto", flags=None, gpu_capability="detect"):
         details = [tf.config.experimental.get_device_details(g) for g in tf.config.list_physical_devices("GPU")]
         gpu_capability = next((d["compute_capability"] for d in details if d.get("compute_capability")), None)
     if gpu_capability is not None:
-        cores = "with" if tuple(gpu_capability) >= (7, 0) else "without"
-        return ("mixed_float16" if cores == "with" else "float32",
-                "a GPU {} tensor cores (compute capability {}.{})".format(cores, *gpu_capability))
+        cc = "{}.{}".format(*gpu_capability)
+        if tuple(gpu_capability) >= (7, 0):
+            return "mixed_float16", f"a GPU with tensor cores (compute capability {cc})"
+        return "float32", f"a GPU without tensor cores (compute capability {cc})"
     native = sorted((cpu_flags() if flags is None else set(flags)) & {"avx512_bf16", "amx_bf16"})
     if native:
         return "mixed_bfloat16", f"this CPU computes bfloat16 natively ({', '.join(native)})"

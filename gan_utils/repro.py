@@ -2,7 +2,6 @@
 import json
 import os
 import platform
-import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -16,9 +15,7 @@ def set_seed(seed):
     """Seed Python, NumPy and Keras/TensorFlow in one call: the same seed gives the same numbers (01)."""
     import keras
 
-    random.seed(seed)
-    np.random.seed(seed)
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed)  # seeds Python's random and NumPy's global generator too
 
 
 def cpuinfo(field):
