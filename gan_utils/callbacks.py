@@ -221,14 +221,30 @@ class EpochLog(keras.callbacks.Callback):
             print(f"epoch {epoch + 1}/{self.epochs}  {seconds:.1f} s  ETA {eta:.0f} s  {means}", flush=True)
 
 
-def progress_bar_wanted():
-    """True in an interactive Jupyter session: there Keras's progress bar (elapsed time, ETA) runs inside each
-    epoch; batch runs keep one line per epoch (the runner and the tests set ``GAN_NO_PROGRESS=1``)."""
-    try:
-        shell = get_ipython().__class__.__name__  # noqa: F821 (defined inside IPython only)
-    except NameError:
-        return False
-    return shell == "ZMQInteractiveShell" and not os.environ.get("GAN_NO_PROGRESS")
+class Progress(keras.callbacks.Callback):
+    """A bar with elapsed time and ETA inside each epoch (tqdm's notebook widget, one output however many steps),
+    in interactive Jupyter sessions only; batch runs keep one line per epoch (the runner and the tests set
+    ``GAN_NO_PROGRESS=1``)."""
+
+    @staticmethod
+    def wanted():
+        """True inside a live Jupyter kernel, unless ``GAN_NO_PROGRESS`` is set."""
+        try:
+            shell = get_ipython().__class__.__name__  # noqa: F821 (defined inside IPython only)
+        except NameError:
+            return False
+        return shell == "ZMQInteractiveShell" and not os.environ.get("GAN_NO_PROGRESS")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=self.params["steps"], desc=f"epoch {epoch + 1}/{self.params['epochs']}", leave=False)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(batch + 1 - self.bar.n)  # Keras may report several steps at once
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.close()
 
 
 def fit(gan, config, x_train, y_train=None, *, x_val, y_val=None, callbacks=(), sampler=None, snapshot_epochs=(0,),
@@ -271,12 +287,14 @@ def fit(gan, config, x_train, y_train=None, *, x_val, y_val=None, callbacks=(), 
            Snapshots(run, snapshot_epochs, sampler, config["SEED"])]
     if score_epochs:
         cbs.append(QualityCheck(run, sampler, conditional, score_epochs, n=score_samples))
+    if Progress.wanted():
+        cbs.insert(1, Progress())
     cbs.append(keras.callbacks.LambdaCallback(on_epoch_end=save))
     print(f"Training epochs {run.resumed_from + 1}-{epochs} of {steps} iterations (batch {batch_size}); "
           f"records in {run_dir}", flush=True)
     try:
         gan.fit(ds, epochs=epochs, initial_epoch=run.resumed_from, steps_per_epoch=steps, callbacks=cbs,
-                verbose=int(progress_bar_wanted()), shuffle=False)
+                verbose=0, shuffle=False)
     except TrainingDiverged:
         run.save()
         raise

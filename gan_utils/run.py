@@ -156,13 +156,13 @@ class KernelLog(logging.Handler):
     def __init__(self, name, mode="progress", log_file=None, stream=None, clock=time.perf_counter):
         super().__init__(logging.INFO)
         self.name, self.mode, self.stream, self.clock = name, mode, stream or sys.stdout, clock
-        self.t0, self.lines, self.in_findings = clock(), [], False
-        self.file = open(log_file, "a", encoding="utf-8") if log_file else None
+        self.t0, self.lines, self.in_findings, self.log_file = clock(), [], False, log_file
 
     def emit(self, record):
         msg = record.getMessage()
-        if self.file:
-            print(msg.rstrip("\n"), file=self.file, flush=True)
+        if self.log_file:
+            with open(self.log_file, "a", encoding="utf-8") as f:
+                print(msg.rstrip("\n"), file=f)
         if self.mode == "verbose":
             print(msg.rstrip("\n"), file=self.stream, flush=True)
         if PAPERMILL_LINE.match(msg):
@@ -178,11 +178,6 @@ class KernelLog(logging.Handler):
                 line = f"epoch {epoch[1]}, {self.clock() - self.t0:.0f} s elapsed, {epoch[2]}"
             line = re.sub(r"^Training epochs (\S+) of .*records in (.*)", r"training epochs \1 -> \2", line)
             print(f"  {self.name}: {line}", file=self.stream, flush=True)
-
-    def close(self):
-        if self.file:
-            self.file.close()
-        super().close()
 
 
 def _failure_report(name, err, log, notebook, log_file, tail=80):
