@@ -26,6 +26,14 @@ def read_npz(path, keys, error, hint):
     path = Path(path).expanduser()
     if not path.is_file():
         raise error(f"{path}: file not found. {hint}")
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if not head:
+        raise error(f"{path} is empty, not an .npz archive. {hint}")
+    if head[:1] == b"\x80":  # a pickle's protocol byte: refused before NumPy sees it
+        raise error(f"{path} is a pickled Python object, which is refused for safety (it could run code). {hint}")
+    if not head.startswith((b"PK", b"\x93NUMPY")):  # neither a zip archive (.npz) nor a NumPy array (.npy)
+        raise error(f"{path} is not an .npz archive (it does not start like a zip file). {hint}")
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in keys if k in f.files}, sorted(f.files)

@@ -5,6 +5,7 @@ The evaluate tests need MNIST (MNIST_PATH) and are skipped without it.
 """
 import json
 import os
+import pickle
 import subprocess
 import sys
 import zipfile
@@ -200,3 +201,16 @@ def test_evaluate_cli_bad_file_exits_2_without_traceback(tmp_path):
     assert r.returncode == 2 and r.stdout == "" and "not a readable .npz" in r.stderr and "Traceback" not in r.stderr
     r = _run("gan_utils.evaluate", tmp_path / "missing.npz")
     assert r.returncode == 2 and "file not found" in r.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"hello\n", "is not an .npz archive"),
+    (b"", "is empty, not an .npz archive"),
+    (pickle.dumps({"images": [0] * 10}), "is a pickled Python object, which is refused"),
+])
+def test_evaluate_names_what_a_non_npz_file_is(tmp_path, content, message):
+    path = tmp_path / "samples.npz"
+    path.write_bytes(content)
+    r = _run("gan_utils.evaluate", path)
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr, r.stderr
+    assert message in r.stderr and r.stderr.count("\n") == 1, r.stderr
