@@ -1,4 +1,4 @@
-"""Time to good digits on this machine: throughput, loop efficiency and time to quality (issues 12, 15).
+"""Time to good digits on this machine: throughput, loop efficiency and time to quality.
 
     python benchmarks/time_to_quality.py                      # dense (3 min) and dcgan (10 min), float32 and auto
     python benchmarks/time_to_quality.py --models dense --minutes 1 --precisions auto
@@ -218,7 +218,7 @@ def measure(model, policy, args, tmp):
 
 
 def targets(model, r):
-    """The issue's targets as (target, MET/MISSED/not measured, numbers)."""
+    """The targets set for the benchmark, as (target, MET/MISSED/not measured, numbers)."""
     out = [("loop efficiency >= 0.9", r["loop_efficiency"] >= 0.9, f"{r['loop_efficiency']:.2f}")]
     m5, m10, m1, m3 = (r["marks"].get(k) for k in ("5 min", "10 min", "1 min", "3 min"))
     if model == "dcgan":
