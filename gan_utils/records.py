@@ -5,7 +5,6 @@
 import csv
 import io
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -96,16 +95,17 @@ def load_run(run_dir):
 
 
 def prepare_dir(run_dir, resume):
-    """Make ``run_dir`` ready: kept as it is to resume; otherwise an earlier run is moved to ``<name>-previous``."""
+    """Make ``run_dir`` ready: kept as it is to resume; otherwise an earlier run is moved, never deleted, to the
+    first free ``<name>-previous-N`` (N = 1, 2, ...: the higher, the more recent)."""
     run_dir = Path(run_dir)
     if resume and not (run_dir / "checkpoint.npz").is_file():
         print(f"RESUME = True but {run_dir} holds no checkpoint yet: starting from epoch 0.")
     if not resume and run_dir.exists() and any(p.name != ".write_test" for p in run_dir.iterdir()):
-        previous = run_dir.with_name(run_dir.name + "-previous")
-        if previous.exists():
-            shutil.rmtree(previous)
-        run_dir.rename(previous)
-        print(f"{run_dir} held an earlier run; it was moved to {previous} (set RESUME = True to continue a run).")
+        n = 1
+        while run_dir.with_name(f"{run_dir.name}-previous-{n}").exists():
+            n += 1
+        previous = run_dir.rename(run_dir.with_name(f"{run_dir.name}-previous-{n}"))
+        print(f"{run_dir} held an earlier run; it was kept as {previous} (set RESUME = True to continue a run).")
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 

@@ -312,7 +312,7 @@ def test_starting_again_moves_the_earlier_run_aside(reference, tmp_path):
     train(_new("dense")[0], config(tmp_path / "run", epochs=1), snapshot_epochs=(0,))
     first = (tmp_path / "run" / "checkpoint.npz").read_bytes()
     train(_new("dense")[0], config(tmp_path / "run", epochs=1), snapshot_epochs=(0,))
-    assert (tmp_path / "run-previous" / "checkpoint.npz").read_bytes() == first
+    assert (tmp_path / "run-previous-1" / "checkpoint.npz").read_bytes() == first
     assert len(records.load_run(tmp_path / "run").history) == STEPS
 
 
