@@ -127,6 +127,7 @@ RULES = {
     "TOY_STEPS": whole(2), "D_ALONE_STEPS": whole(1),
     "SWEEP_LEARNING_RATES": real_list(), "SWEEP_BETA_1": real_list(), "SWEEP_EPOCHS": whole(1),
     "DCGAN_SWEEP_EPOCHS": whole(0), "FAILURE_LEARNING_RATE": real(0, 1), "SWEEP_STABILIZE": flag, "TRAIN_MISSING": flag,
+    "DETERMINISTIC": flag, "FIG_FORMAT": one_of("png", "pdf", "svg"),
     "RUN_DIR": folder, "FIG_DIR": folder, "DENSE_RUN_DIR": folder, "DCGAN_RUN_DIR": folder,
 }
 

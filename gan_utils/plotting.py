@@ -22,10 +22,17 @@ def _target(fig_dir, name, suffix):
     return Path(fig_dir) / (name if name.endswith(suffix) else name + suffix)
 
 
-def save_fig(fig, name, fig_dir, dpi=DPI):
-    """Save ``fig`` as ``fig_dir/name.png`` and return the path (01)."""
-    path = _target(fig_dir, name, ".png")
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", facecolor="white")
+FORMATS = ("png", "pdf", "svg")
+
+
+def save_fig(fig, name, fig_dir, fmt="png", dpi=DPI):
+    """Save ``fig`` as ``fig_dir/name.<fmt>`` (png, or pdf/svg for reports) and return the path (01)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"FIG_FORMAT = {fmt!r} is not allowed: use one of {', '.join(FORMATS)}.")
+    path = _target(fig_dir, name, "." + fmt)
+    # Fixed metadata: the same figure gives the same bytes, so a rerun does not show up as a change in git.
+    metadata = {"png": None, "pdf": {"CreationDate": None}, "svg": {"Date": None}}[fmt]
+    fig.savefig(path, dpi=dpi, bbox_inches="tight", facecolor="white", metadata=metadata)
     return path
 
 

@@ -74,7 +74,8 @@ def write_run_info(run_dir, params, seed, notebook, extra=None):
 
 # Parameters that may change between an interrupted run and its resume: they do not change the training itself.
 NOT_IN_FINGERPRINT = frozenset({"EPOCHS", "RESUME", "RUN_DIR", "FIG_DIR", "SNAPSHOT_EPOCHS", "VAL_EVERY", "SCORE_EVERY",
-                                "EVAL_SAMPLES", "COMPARE_EPOCHS", "DENSE_RUN_DIR", "DCGAN_RUN_DIR"})
+                                "EVAL_SAMPLES", "COMPARE_EPOCHS", "DENSE_RUN_DIR", "DCGAN_RUN_DIR", "FIG_FORMAT",
+                                "DETERMINISTIC"})
 
 
 @dataclass(frozen=True)
