@@ -30,6 +30,15 @@ def _inputs(x, labels):
     return x if labels is None else [x, labels]
 
 
+def _steps_done(model, begin, batch, steps):
+    """Steps of the epoch done when the call that began at step ``begin`` ends (``batch``: what Keras passed to
+    ``on_train_batch_end``). Keras 3.11+ passes the call's last step, Keras 3.10 its first, which differ when
+    ``steps_per_execution`` > 1: there the call ran ``steps_per_execution`` steps, fewer at the epoch's end."""
+    if batch != begin:
+        return batch + 1
+    return min(begin + max(int(getattr(model, "steps_per_execution", 1) or 1), 1), steps)
+
+
 class StepLog:
     """Keeps every step's returned numbers in the graph, so Keras may run several short steps per call of the
     compiled function and the history still gets one row per iteration (02). Wraps ``gan.train_step`` (the
@@ -72,13 +81,16 @@ class History(keras.callbacks.Callback):
     def __init__(self, run, steps_per_epoch, val_every=0, check=None, step_log=None):
         super().__init__()
         self.run, self.steps, self.val_every, self.check, self.log = run, steps_per_epoch, val_every, check, step_log
-        self.epoch, self.seen = 0, 0
+        self.epoch, self.seen, self.begin = 0, 0, 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
+    def on_train_batch_begin(self, batch, logs=None):
+        self.begin = batch
+
     def on_train_batch_end(self, batch, logs=None):
-        end = self.epoch * self.steps + batch + 1
+        end = self.epoch * self.steps + _steps_done(self.model, self.begin, batch, self.steps)
         last = self.run.history[-1]["iteration"] if self.run.history else self.epoch * self.steps
         values = self.log.rows(self.seen, end - last) if self.log else [{k: float(v) for k, v in logs.items()}]
         self.seen += end - last
@@ -240,8 +252,11 @@ class Progress(keras.callbacks.Callback):
 
         self.bar = tqdm(total=self.params["steps"], desc=f"epoch {epoch + 1}/{self.params['epochs']}", leave=False)
 
-    def on_train_batch_end(self, batch, logs=None):
-        self.bar.update(batch + 1 - self.bar.n)  # Keras may report several steps at once
+    def on_train_batch_begin(self, batch, logs=None):
+        self.begin = batch
+
+    def on_train_batch_end(self, batch, logs=None):  # Keras may report several steps at once
+        self.bar.update(_steps_done(self.model, self.begin, batch, self.params["steps"]) - self.bar.n)
 
     def on_epoch_end(self, epoch, logs=None):
         self.bar.close()

@@ -9,6 +9,7 @@ an unconditional dense variant (one logit) and a conditional one (G takes
 """
 import json
 import re
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -478,6 +479,24 @@ def test_several_steps_per_call_give_the_same_rows_and_weights(reference, tmp_pa
     checked = [r["iteration"] for r in rows(run) if r.get("val_d_real") is not None]
     assert checked == [5, 10, 15, 20]  # at the end of the call that reaches each multiple of val_every (4)
 
+
+
+@pytest.mark.parametrize("last_step", [False, True], ids=["keras-3.10", "keras-3.11+"])
+def test_rows_do_not_depend_on_which_step_keras_reports_at_the_end_of_a_call(tmp_path, last_step):
+    """With 5 steps per call Keras 3.10 passes on_train_batch_end the call's first step, 3.11+ its last: the
+    iterations and epochs recorded are the same either way."""
+    gan = make_gan()
+    gan.steps_per_execution = 5
+    step_log = SimpleNamespace(rows=lambda first, n: [{"step": first + k} for k in range(n)])  # what StepLog gives
+    hist = callbacks.History(records.Run(tmp_path), STEPS, step_log=step_log)
+    hist.set_model(gan)
+    for epoch in range(2):
+        hist.on_epoch_begin(epoch)
+        for begin in range(0, STEPS, 5):
+            hist.on_train_batch_begin(begin)
+            hist.on_train_batch_end(begin + 4 if last_step else begin, {})
+    assert [(r["iteration"], r["epoch"], r["step"]) for r in hist.run.history] == \
+        [(i, 1 + (i - 1) // STEPS, i - 1) for i in range(1, 2 * STEPS + 1)]
 
 def test_progress_bar_only_in_an_interactive_jupyter_session(tmp_path, monkeypatch, capsys):
     """In a live Jupyter kernel a bar with elapsed time and ETA runs inside each epoch; in batch runs
