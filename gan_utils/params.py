@@ -145,13 +145,20 @@ def writable_dir(name, path):
     return p.resolve()
 
 
+def validate(values, rules=RULES):
+    """The checked values of the parameters in ``values`` that have a rule (the runner checks a plan with it
+    before anything runs); the first bad value raises ``ParameterError``. Touches no file."""
+    p = {}
+    for name, rule in rules.items():
+        if name in values:
+            p[name] = rule(name, values[name], p)
+    return p
+
+
 def check(namespace, notebook, rules=RULES):
     """Check the parameters in ``namespace`` (a notebook's ``globals()``), put the checked values back (epoch
     lists cut, RUN_DIR and FIG_DIR resolved and writable) and return a ``RunConfig``."""
-    p = {}
-    for name, rule in rules.items():
-        if name in namespace:
-            p[name] = rule(name, namespace[name], p)
+    p = validate(namespace, rules)
     for name, default in (("FIG_DIR", paths.fig_dir), ("RUN_DIR", paths.run_dir)):
         if name in p:
             p[name] = str(writable_dir(name, default(notebook, p[name])))

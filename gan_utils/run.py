@@ -1,11 +1,13 @@
 """Run the notebooks headless, in order, through papermill, with a preset (classroom, paper, smoke) and ``-p``
-overrides (README). A parameter that a notebook lacks stops the run before anything executes; only the classroom
-preset writes the committed ``figures/<notebook>/``, other runs write under ``runs/<label>/``.
+overrides (README). A parameter that a notebook lacks, or a value its rules refuse, stops the run before anything
+executes; only the classroom preset writes the committed ``figures/<notebook>/``, the paper and smoke presets write
+under ``runs/<preset>/``, and each custom run (any override) under its own ``runs/custom/<name>/``.
 """
 import argparse
 import ast
 import contextlib
 import functools
+import io
 import json
 import logging
 import os
@@ -14,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import paths
+from . import kernel, paths
+from .params import ParameterError, validate
 
 try:
     import resource
@@ -45,7 +48,8 @@ PRESETS = {
     },
 }
 
-# Measured wall-clock minutes per notebook on a 2-core CPU (see the README), for the plan's estimate.
+# Measured wall-clock minutes per notebook on a 2-core CPU (docs/results.md), for the plan's estimate; overrides
+# scale the part that trains (see ``estimate``).
 EXPECTED_MINUTES = {
     "classroom": {"01_background": 0.5, "02_dense_gan": 4.4, "03_conditional_dcgan": 8.6,
                   "04_convergence_analysis": 6.7},
@@ -53,6 +57,10 @@ EXPECTED_MINUTES = {
     "paper": {"01_background": 0.5, "02_dense_gan": 39, "03_conditional_dcgan": 137, "04_convergence_analysis": 35},
     "smoke": {"01_background": 0.5, "02_dense_gan": 0.5, "03_conditional_dcgan": 0.7, "04_convergence_analysis": 1},
 }
+
+FIXED_MINUTES = 0.5  # a notebook's start, data and evaluation: what does not grow with epochs or digits
+DCGAN_EPOCH_IN_DENSE_EPOCHS = 15  # one conditional DCGAN epoch costs about as much as 15 dense ones (docs/results.md)
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 SUMMARY_METRICS = ("accuracy", "fid_ratio", "min_share", "entropy_bits", "seconds_per_epoch", "peak_memory_mb")
 # Parameters that say where things go (or resume a run) without changing its results.
@@ -93,6 +101,46 @@ def parse_value(text):
         return text
 
 
+def defaults(name):
+    """The default values of a notebook's parameters, as written in its ``parameters`` cell."""
+    return {k: parse_value(v["default"]) for k, v in notebook_parameters(name).items()}
+
+
+def checked(name, values):
+    """All of a notebook's parameter values (defaults, then ``values``) after the notebooks' own rules, and the
+    notes the rules printed (an epoch list cut to EPOCHS); ContractError says which value is refused and why."""
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            return validate({**defaults(name), **values}), out.getvalue().splitlines()
+    except ParameterError as e:
+        raise ContractError(f"{name}: {e}") from None
+
+
+def _work(name, p):
+    """What a notebook's training time grows with: training digits times epochs (DCGAN epochs weighted)."""
+    images = p.get("TRAIN_IMAGES", 60000)
+    if name == "02_dense_gan":
+        return images * (p["EPOCHS"] + 2 * p["COMPARE_EPOCHS"])
+    if name == "03_conditional_dcgan":
+        return images * p["EPOCHS"] * DCGAN_EPOCH_IN_DENSE_EPOCHS
+    if name == "04_convergence_analysis":
+        rates = len(p["SWEEP_LEARNING_RATES"])
+        return images * (rates * len(p["SWEEP_BETA_1"]) * p["SWEEP_EPOCHS"]
+                         + rates * p["DCGAN_SWEEP_EPOCHS"] * DCGAN_EPOCH_IN_DENSE_EPOCHS)
+    return None
+
+
+def estimate(preset, name, values):
+    """Expected minutes of a notebook: the preset's measured time, its training part scaled by the work that
+    ``values`` ask for against the preset's own values."""
+    measured = EXPECTED_MINUTES[preset].get(name, 1)
+    base, new = (_work(name, checked(name, v)[0]) for v in (PRESETS[preset].get(name, {}), values))
+    if not base or new is None:
+        return measured
+    return FIXED_MINUTES + max(measured - FIXED_MINUTES, 0) * new / base
+
+
 def plan(preset, names, overrides=()):
     """Parameters per notebook: a preset plus ``-p`` (name, value) overrides (``NN:PARAM`` for one notebook);
     ContractError names an unknown preset or parameter and the valid ones."""
@@ -114,18 +162,33 @@ def plan(preset, names, overrides=()):
                                 f"{', '.join(valid)}.")
         for n in hits:
             result[n][name] = value
+    for n in names:
+        checked(n, result[n])  # a refused value stops here, before anything runs
     return result
 
 
-def parameters(preset, names, overrides=(), figures=None):
+def custom_name():
+    """A new custom run's name: the date and time it starts, never the name of an earlier run."""
+    stamp, n = time.strftime("%Y%m%d-%H%M%S"), 1
+    name = stamp
+    while (paths.output_root() / "runs" / "custom" / name).exists():
+        n += 1
+        name = f"{stamp}-{n}"
+    return name
+
+
+def parameters(preset, names, overrides=(), figures=None, name=None):
     """(label, ``plan`` plus the folders that are not given explicitly). The label is the preset, or "custom" when
-    overrides change a result-bearing value; classroom keeps the defaults, others write under ``runs/<label>/``."""
+    overrides change a result-bearing value; classroom keeps the defaults, paper and smoke write under
+    ``runs/<label>/``, a custom run under ``runs/custom/<name>/`` (``name``: default the date and time)."""
     params = plan(preset, names, overrides)
-    neutral = LOCATIONS + ("RESUME",)
+    neutral = LOCATIONS + ("RESUME", "FIG_FORMAT")
     custom = any(k not in neutral and (k, v) not in PRESETS[preset].get(n, {}).items()
                  for n, p in params.items() for k, v in p.items())
     label = "custom" if custom else preset
     runs = None if label == "classroom" else paths.output_root() / "runs" / label
+    if label == "custom":
+        runs = runs / (name or custom_name())
     figs = paths.output_root() / "figures" / "paper" if label == "paper" else runs and runs / "figures"
     figs = Path(figures).expanduser().resolve() if figures else figs
     for n in names:
@@ -140,6 +203,14 @@ def parameters(preset, names, overrides=(), figures=None):
 def where(name, parameters):
     """(figure folder, run folder) a notebook writes to with these parameters."""
     return paths.fig_dir(name, parameters.get("FIG_DIR")), paths.run_dir(name, parameters.get("RUN_DIR"))
+
+
+def precision_note(values):
+    """What ``PRECISION`` means on this machine, in words ("auto -> float32 (why)")."""
+    from . import precision
+
+    policy, why = precision.choose(values.get("PRECISION", "auto"))
+    return f"{values.get('PRECISION', 'auto')} -> {policy} ({why})"
 
 
 PAPERMILL_LINE = re.compile(r"Executing Cell|Ending Cell|Executing notebook with kernel|Input Notebook:|"
@@ -219,8 +290,11 @@ def main(argv=None):
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="override a parameter (NAME or NN:NAME for one notebook); VALUE is a Python literal")
     ap.add_argument("--figures", default=None, metavar="DIR", help="write figures to DIR/<notebook>/")
-    ap.add_argument("--out", default=None, help="folder for the executed notebooks (default: runs/executed/PRESET)")
-    ap.add_argument("--check", action="store_true", help="check the plan and the parameter names, run nothing")
+    ap.add_argument("--out", default=None, help="folder for the executed notebooks (default: runs/executed/LABEL)")
+    ap.add_argument("--name", default=None, help="a custom run's folder name under runs/custom/ (default: the date "
+                    "and time; give an earlier run's name with -p RESUME True to continue it)")
+    ap.add_argument("--check", action="store_true", help="check the plan, the parameter names and their values; "
+                    "run nothing")
     log_mode = ap.add_mutually_exclusive_group()
     log_mode.add_argument("--verbose", action="store_true", help="stream every line of the notebooks' output")
     log_mode.add_argument("--quiet", action="store_true", help="print nothing but the plan and the summary")
@@ -228,15 +302,32 @@ def main(argv=None):
     os.environ.setdefault("GAN_NO_PROGRESS", "1")  # kernels inherit it: one line per epoch, no progress bars
     try:
         names = select(args.only)
-        label, params = parameters(args.preset, names, [(k, parse_value(v)) for k, v in args.parameter], args.figures)
+        overrides = [(k, parse_value(v)) for k, v in args.parameter]
+        label, params = parameters(args.preset, names, overrides, args.figures, args.name)
+        values = {n: checked(n, params[n]) for n in names}
     except ContractError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out_dir = Path(args.out).resolve() if args.out else paths.output_root() / "runs" / "executed" / label
-    expected = sum(EXPECTED_MINUTES[args.preset].get(n, 1) for n in names)
+    if args.name and label != "custom":
+        print(f"error: --name names a custom run's folder, but this is the {label!r} preset without overrides; "
+              "drop --name.", file=sys.stderr)
+        return 2
+    runs_root = paths.output_root() / "runs"
+    sub = Path(label, args.name or Path(params[names[0]]["FIG_DIR"]).parent.parent.name) if label == "custom" \
+        else Path(label)
+    out_dir = Path(args.out).resolve() if args.out else runs_root / "executed" / sub
+    expected = sum(estimate(args.preset, n, params[n]) for n in names)
     print(f"Plan: preset {args.preset!r}" + (" with overrides (a custom run)" if label == "custom" else "") +
-          f", {len(names)} notebook(s), about {expected:g} min on a 2-core CPU "
-          f"(plus about 1 min once to train the evaluation classifier if it is not cached).")
+          f", {len(names)} notebook(s), about {expected:.{0 if expected >= 10 else 1}f} min on a 2-core CPU"
+          + (" (scaled by the overrides)" if label == "custom" else "") +
+          " (plus about 1 min once to train the evaluation classifier if it is not cached).")
+    for n in names:
+        for note in values[n][1]:
+            print(f"  {n}: {note}")
+    with _stderr_to(os.devnull):  # TensorFlow's start-up lines
+        notes = sorted({precision_note(values[n][0]) for n in names if "PRECISION" in values[n][0]})
+    for note in notes:
+        print(f"Precision on this machine: {note}.")
     for n in names:
         figs, runs = where(n, params[n])
         shown = ", ".join(f"{k}={v!r}" for k, v in params[n].items() if k not in LOCATIONS)
@@ -269,7 +360,7 @@ def main(argv=None):
         try:
             with contextlib.nullcontext() if mode == "verbose" else _stderr_to(log_file):
                 papermill.execute_notebook(str(notebook_path(n)), str(notebook), parameters=params[n],
-                                           kernel_name="python3", cwd=str(NOTEBOOK_DIR), log_output=True,
+                                           kernel_name=kernel.name(), cwd=str(NOTEBOOK_DIR), log_output=True,
                                            progress_bar=False, request_save_on_cell_execute=True)
         except Exception as e:  # papermill's PapermillExecutionError carries the failing cell
             print(_failure_report(n, e, log, notebook, log_file), file=sys.stderr, flush=True)
@@ -279,7 +370,8 @@ def main(argv=None):
             log.close()
         seconds = time.perf_counter() - t0
         fig_dir, run_dir = where(n, params[n])
-        figs, metrics = sorted(fig_dir.glob("*.png")), run_dir / "metrics.json"
+        figs = sorted(f for f in fig_dir.glob("*") if f.suffix in FIGURE_SUFFIXES)
+        metrics = run_dir / "metrics.json"
         summary.append({"notebook": n, "seconds": round(seconds, 1), "figures": [str(f) for f in figs],
                         "metrics": json.loads(metrics.read_text()) if metrics.is_file() else None})
         if mode != "quiet":

@@ -15,7 +15,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from gan_utils import paths, run
+from gan_utils import kernel, paths, run
 
 NOTEBOOKS = sorted((paths.PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 SHARED = ("EPOCHS", "BATCH_SIZE", "SEED", "LEARNING_RATE", "BETA_1", "RUN_DIR", "FIG_DIR")
@@ -125,7 +125,7 @@ def _execute(name, params, tmp_path):
     cwd = tmp_path / "cwd"
     cwd.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(paths.PROJECT_ROOT / "notebooks" / f"{name}.ipynb"), str(tmp_path / "executed.ipynb"),
-                               parameters=params, kernel_name="python3", cwd=str(cwd), progress_bar=False)
+                               parameters=params, kernel_name=kernel.name(), cwd=str(cwd), progress_bar=False)
     if "RUN_DIR" in params and name != "04_convergence_analysis":
         SMOKE_RUNS[name] = params["RUN_DIR"]
     return cwd

@@ -64,16 +64,17 @@ def test_classroom_writes_the_gallery_and_nothing_else_does(monkeypatch, tmp_pat
     gallery = paths.PROJECT_ROOT / "figures"
     for preset, overrides in (("smoke", ()), ("classroom", [("EPOCHS", 3)]), ("paper", [("02:EPOCHS", 3)]),
                               ("smoke", [("SEED", 1)])):
-        label, p = run.parameters(preset, names, overrides)
+        label, p = run.parameters(preset, names, overrides, name="mine")
         assert label == ("smoke" if preset == "smoke" and not overrides else "custom")
+        top = tmp_path / "runs" / label / ("mine" if label == "custom" else "")
         for n in names:
             fig, runs = run.where(n, p[n])
-            assert fig == tmp_path / "runs" / label / "figures" / n and not _inside(fig, gallery)
+            assert fig == top / "figures" / n and not _inside(fig, gallery)
             assert not _inside(fig, tmp_path / "figures")
             if "RUN_DIR" in run.notebook_parameters(n):
-                assert runs == tmp_path / "runs" / label / n
-        assert p["04_convergence_analysis"]["DENSE_RUN_DIR"] == str(tmp_path / "runs" / label / "02_dense_gan")
-        assert p["04_convergence_analysis"]["DCGAN_RUN_DIR"] == str(tmp_path / "runs" / label / "03_conditional_dcgan")
+                assert runs == top / n
+        assert p["04_convergence_analysis"]["DENSE_RUN_DIR"] == str(top / "02_dense_gan")
+        assert p["04_convergence_analysis"]["DCGAN_RUN_DIR"] == str(top / "03_conditional_dcgan")
     assert "RUN_DIR" not in run.parameters("smoke", ["01_background"])[1]["01_background"]  # only declared names
 
 
@@ -214,3 +215,45 @@ def test_nbval_runs_every_training_notebook_at_ci_scale():
         assert namespace["TRAIN_IMAGES"] == 15000
         exec(committed[n], namespace)
         assert namespace["TRAIN_IMAGES"] == 60000
+
+
+# --- values are checked before anything runs; custom runs never share a folder ---
+
+@pytest.mark.parametrize("args, message", [
+    (["--only", "02", "-p", "EPOCHS", "0", "-p", "LEARNING_RATE", "fast"],
+     "02_dense_gan: EPOCHS = 0 is not allowed: EPOCHS must be a whole number >= 1."),
+    (["--only", "02", "-p", "LEARNING_RATE", "fast"], "LEARNING_RATE = 'fast' is not allowed"),
+    (["--only", "03", "-p", "PRECISION", "float8"], "PRECISION = 'float8' is not allowed"),
+    (["--only", "04", "-p", "SWEEP_LEARNING_RATES", "[0.0002, 2]"], "SWEEP_LEARNING_RATES = [0.0002, 2]"),
+    (["-p", "FIG_FORMAT", "jpg"], "01_background: FIG_FORMAT = 'jpg' is not allowed"),
+    (["--preset", "paper", "-p", "02:TRAIN_IMAGES", "10"], "TRAIN_IMAGES = 10 is not allowed"),
+])
+def test_check_refuses_bad_values_in_one_sentence(args, message):
+    r = _cli("--check", *args)
+    assert r.returncode == 2 and "Plan:" not in r.stdout, r.stdout
+    assert r.stderr.startswith("error: ") and message in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_the_estimate_follows_the_overrides():
+    default = run.estimate("classroom", "03_conditional_dcgan", {})
+    assert default == run.EXPECTED_MINUTES["classroom"]["03_conditional_dcgan"]
+    longer = run.estimate("classroom", "03_conditional_dcgan", {"EPOCHS": 100})
+    fewer = run.estimate("classroom", "03_conditional_dcgan", {"TRAIN_IMAGES": 15000})
+    assert longer > 12 * default and fewer < 0.4 * default
+    paper = run.estimate("paper", "02_dense_gan", {"EPOCHS": 10, "COMPARE_EPOCHS": 10})
+    assert paper < run.EXPECTED_MINUTES["paper"]["02_dense_gan"] / 5
+    r = _cli("--check", "--only", "03", "-p", "EPOCHS", "100")
+    assert r.returncode == 0 and "min on a 2-core CPU (scaled by the overrides)" in r.stdout, r.stdout
+    assert "Precision on this machine: auto -> " in r.stdout
+
+
+def test_custom_runs_get_folders_of_their_own(monkeypatch, tmp_path):
+    monkeypatch.setenv(paths.OUTPUT_ROOT_VAR, str(tmp_path))
+    first = run.parameters("classroom", ["02_dense_gan"], [("EPOCHS", 3)])[1]["02_dense_gan"]["RUN_DIR"]
+    Path(first).mkdir(parents=True)  # the first run has started
+    second = run.parameters("classroom", ["02_dense_gan"], [("EPOCHS", 3)])[1]["02_dense_gan"]["RUN_DIR"]
+    assert first != second and Path(first).parent.parent == Path(second).parent.parent == tmp_path / "runs" / "custom"
+    named = run.parameters("classroom", ["02_dense_gan"], [("EPOCHS", 3)], name="lr-test")[1]["02_dense_gan"]
+    assert named["RUN_DIR"] == str(tmp_path / "runs" / "custom" / "lr-test" / "02_dense_gan")
+    r = _cli("--check", "--name", "x")
+    assert r.returncode == 2 and "drop --name" in r.stderr
