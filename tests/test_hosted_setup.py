@@ -74,4 +74,20 @@ subprocess.run = fake_run
     site.mkdir()
     r = _exec_without_site_packages(tmp_path, {"GAN_COURSE_SOURCE": "git+https://example.org/course.git"}, prelude)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split()[0] == str(site / "gan_utils" / "__init__.py")
+    assert r.stdout.splitlines()[1] == str(site / "gan_utils" / "__init__.py")
+
+
+def test_a_hosted_runtime_installs_the_course_folder_it_finds(tmp_path):
+    course = _course_copy(tmp_path / "course")
+    prelude = f"""
+import subprocess
+calls = []
+subprocess.run = lambda cmd, check: calls.append(cmd)
+import atexit
+atexit.register(lambda: print("pip:", *calls[0][1:]))
+"""
+    r = _exec_without_site_packages(tmp_path, {"JUPYTERHUB_USER": "student"}, prelude)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("Installing the course's package") and lines[1] == str(course / "gan_utils" / "__init__.py")
+    assert lines[-1] == f"pip: -m pip install -q {course}"
