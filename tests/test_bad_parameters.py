@@ -133,7 +133,7 @@ def test_epoch_lists_past_epochs_are_cut_with_a_note(tmp_path, capsys):
 
 @pytest.mark.parametrize("notebook", CONVERTED)
 def test_epochs_alone_is_a_valid_override(notebook, tmp_path, capsys):
-    """Issue 14: ``-p EPOCHS 3`` alone works; every list of epochs is cut to it, with a note."""
+    """``-p EPOCHS 3`` alone works; every list of epochs is cut to it, with a note."""
     ns = run_check_cell(notebook, tmp_path, EPOCHS=3)
     cfg = ns["config"]
     assert SENTINEL in ns and isinstance(cfg, repro.RunConfig) and cfg.notebook == notebook
