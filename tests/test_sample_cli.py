@@ -44,7 +44,7 @@ def _run(module, *args, env=None):
     e = dict(os.environ, **(env or {}))
     e["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), e.get("PYTHONPATH")) if p)
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT, env=e, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=900)
 
 
 def _main_exit(capsys, *args):
