@@ -34,9 +34,7 @@ def _steps_done(model, begin, batch, steps):
     """Steps of the epoch done when the call that began at step ``begin`` ends (``batch``: what Keras passed to
     ``on_train_batch_end``). Keras 3.11+ passes the call's last step, Keras 3.10 its first, which differ when
     ``steps_per_execution`` > 1: there the call ran ``steps_per_execution`` steps, fewer at the epoch's end."""
-    if batch != begin:
-        return batch + 1
-    return min(begin + max(int(getattr(model, "steps_per_execution", 1) or 1), 1), steps)
+    return batch + 1 if batch != begin else min(begin + model.steps_per_execution, steps)
 
 
 class StepLog:
