@@ -61,6 +61,9 @@ EXPECTED_MINUTES = {
 FIXED_MINUTES = 0.5  # a notebook's start, data and evaluation: what does not grow with epochs or digits
 DCGAN_EPOCH_IN_DENSE_EPOCHS = 15  # one conditional DCGAN epoch costs about as much as 15 dense ones (docs/results.md)
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+# EXPECTED_MINUTES were measured with bfloat16 on an AVX-512 CPU; the classroom preset took 2,657 s in float32 on a
+# 2-core AVX2-only CPU against 1,214 s there: about 2.2 times as long.
+FLOAT32_CPU_FACTOR = 2.2
 
 SUMMARY_METRICS = ("accuracy", "fid_ratio", "min_share", "entropy_bits", "seconds_per_epoch", "peak_memory_mb")
 # Parameters that say where things go (or resume a run) without changing its results.
@@ -316,16 +319,20 @@ def main(argv=None):
     sub = Path(label, args.name or Path(params[names[0]]["FIG_DIR"]).parent.parent.name) if label == "custom" \
         else Path(label)
     out_dir = Path(args.out).resolve() if args.out else runs_root / "executed" / sub
-    expected = sum(estimate(args.preset, n, params[n]) for n in names)
+    with _stderr_to(os.devnull):  # TensorFlow's start-up lines
+        notes = sorted({precision_note(values[n][0]) for n in names if "PRECISION" in values[n][0]})
+    # The measured times are bfloat16 times: a run in float32 on a CPU takes longer.
+    slower = FLOAT32_CPU_FACTOR if any(note.split(" (")[0].endswith("float32") and "GPU with" not in note
+                                       for note in notes) else 1.0
+    expected = sum(estimate(args.preset, n, params[n]) * (slower if n != "01_background" else 1) for n in names)
     print(f"Plan: preset {args.preset!r}" + (" with overrides (a custom run)" if label == "custom" else "") +
           f", {len(names)} notebook(s), about {expected:.{0 if expected >= 10 else 1}f} min on a 2-core CPU"
-          + (" (scaled by the overrides)" if label == "custom" else "") +
-          " (plus about 1 min once to train the evaluation classifier if it is not cached).")
+          + (" (scaled by the overrides)" if label == "custom" else "")
+          + (f" (float32 on this CPU: the bfloat16 times measured, x {FLOAT32_CPU_FACTOR:g})" if slower > 1 else "")
+          + " (plus about 1 min once to train the evaluation classifier if it is not cached).")
     for n in names:
         for note in values[n][1]:
             print(f"  {n}: {note}")
-    with _stderr_to(os.devnull):  # TensorFlow's start-up lines
-        notes = sorted({precision_note(values[n][0]) for n in names if "PRECISION" in values[n][0]})
     for note in notes:
         print(f"Precision on this machine: {note}.")
     for n in names:
