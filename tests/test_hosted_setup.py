@@ -1,5 +1,6 @@
-"""The first code cell of every notebook makes gan_utils importable in a hosted runtime (Colab, JupyterHub) and
-does nothing in a local checkout; run here in an interpreter without site-packages, where gan_utils is missing."""
+"""The first code cell of every notebook installs gan_utils in a hosted runtime (Colab, JupyterHub) and does nothing
+where it is installed; run here in an interpreter without site-packages, where gan_utils is missing, with pip
+replaced by a stand-in that "installs" by copying the package where that interpreter looks."""
 import shutil
 import subprocess
 import sys
@@ -23,71 +24,72 @@ def _setup_cells():
 def test_every_notebook_opens_with_the_same_setup_cell():
     cells = _setup_cells()
     assert len(set(cells.values())) == 1, "the four setup cells differ"
+    assert "sys.path" not in next(iter(cells.values())), "install the package; never edit the import path"
 
 
-def _exec_without_site_packages(cwd, env=None, prelude=""):
-    """Run the setup cell with ``python -S`` (no site-packages: gan_utils is not installed) in ``cwd``."""
+def _run_cell(tmp_path, cwd, env=None):
+    """The setup cell under ``python -S`` (gan_utils is not installed) in ``cwd``; pip is a stand-in that copies the
+    package into ``tmp_path/site`` and records what it was asked. Prints the pip call and where gan_utils came from."""
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    prelude = f"""
+import shutil, subprocess, sys
+sys.path.append({str(site)!r})
+def fake_pip(cmd, check):
+    print("pip:", *cmd[1:])
+    shutil.copytree({str(paths.PROJECT_ROOT / "gan_utils")!r}, {str(site / "gan_utils")!r})
+subprocess.run = fake_pip
+"""
     cell = next(iter(_setup_cells().values()))
-    script = prelude + "\n" + cell + "\nimport os, gan_utils\nprint(gan_utils.__file__)\nprint(os.environ.get('PYTHONPATH'))\n"
-    return subprocess.run([sys.executable, "-S", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=60,
+    script = prelude + cell + "\nimport gan_utils\nprint('from:', gan_utils.__file__)\n"
+    return subprocess.run([sys.executable, "-S", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=120,
                           env={"PATH": "/usr/bin:/bin", **(env or {})})
 
 
 def _course_copy(folder):
     shutil.copytree(paths.PROJECT_ROOT / "gan_utils", folder / "gan_utils",
                     ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "notebooks").mkdir()
     return folder
 
 
-@pytest.mark.parametrize("where", ["course", "course/notebooks", "."])
-def test_a_course_folder_nearby_is_found(tmp_path, where):
-    course = _course_copy(tmp_path / "course" if where != "." else tmp_path / "clones" / "course")
-    (course / "notebooks").mkdir()
-    cwd = tmp_path / where
-    r = _exec_without_site_packages(cwd)
+@pytest.mark.parametrize("where", ["course/notebooks", "."])
+def test_a_hosted_runtime_installs_the_course_folder_it_finds(tmp_path, where):
+    course = _course_copy(tmp_path / "work" / "course")
+    r = _run_cell(tmp_path, tmp_path / "work" / where, {"JUPYTERHUB_USER": "student"})
     assert r.returncode == 0, r.stderr
-    module, pythonpath = r.stdout.split()
-    assert module == str(course / "gan_utils" / "__init__.py")
-    # the kernels a notebook starts (04 runs 02 and 03) inherit the folder, unless Python finds it in the cwd
-    assert pythonpath == (str(course) if where != "course" else "None")
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"Installing the course's package and what it needs from {course} ..."
+    assert lines[1] == f"pip: -m pip install -q {course}"
+    assert lines[2] == f"from: {tmp_path / 'site' / 'gan_utils' / '__init__.py'}"
+
+
+def test_a_named_source_is_installed_anywhere(tmp_path):
+    r = _run_cell(tmp_path, tmp_path, {"GAN_COURSE_SOURCE": "git+https://example.org/course.git"})
+    assert r.returncode == 0, r.stderr
+    assert "pip: -m pip install -q git+https://example.org/course.git" in r.stdout.splitlines()
+
+
+def _last_line(r):
+    assert r.returncode != 0 and "pip:" not in r.stdout
+    return r.stderr.strip().splitlines()[-1]
+
+
+def test_a_local_checkout_without_the_package_says_the_install_command(tmp_path):
+    course = _course_copy(tmp_path / "course")
+    last = _last_line(_run_cell(tmp_path, course / "notebooks"))
+    assert last == (f"ModuleNotFoundError: This notebook needs the course's gan_utils package: run `{sys.executable} "
+                    f"-m pip install -e {course}`, restart the kernel and run again.")
 
 
 def test_no_course_stops_with_one_sentence_saying_what_to_do(tmp_path):
-    r = _exec_without_site_packages(tmp_path)
-    assert r.returncode != 0
-    last = r.stderr.strip().splitlines()[-1]
+    (tmp_path / "empty").mkdir()
+    last = _last_line(_run_cell(tmp_path, tmp_path / "empty"))
     assert last.startswith("ModuleNotFoundError: This notebook needs the course's gan_utils package: clone or upload")
     assert "GAN_COURSE_SOURCE" in last and last.count(". ") == 0
 
 
-def test_a_named_source_is_installed_with_pip(tmp_path):
-    # pip itself is replaced: it "installs" by copying the package where the interpreter finds it
-    site = tmp_path / "site"
-    prelude = f"""
-import shutil, subprocess, sys
-sys.path.insert(0, {str(site)!r})
-def fake_run(cmd, check):
-    assert cmd[1:5] == ["-m", "pip", "install", "-q"] and cmd[5] == "git+https://example.org/course.git", cmd
-    shutil.copytree({str(paths.PROJECT_ROOT / "gan_utils")!r}, {str(site / "gan_utils")!r})
-subprocess.run = fake_run
-"""
-    site.mkdir()
-    r = _exec_without_site_packages(tmp_path, {"GAN_COURSE_SOURCE": "git+https://example.org/course.git"}, prelude)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[1] == str(site / "gan_utils" / "__init__.py")
-
-
-def test_a_hosted_runtime_installs_the_course_folder_it_finds(tmp_path):
-    course = _course_copy(tmp_path / "course")
-    prelude = f"""
-import subprocess
-calls = []
-subprocess.run = lambda cmd, check: calls.append(cmd)
-import atexit
-atexit.register(lambda: print("pip:", *calls[0][1:]))
-"""
-    r = _exec_without_site_packages(tmp_path, {"JUPYTERHUB_USER": "student"}, prelude)
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
-    assert lines[0].startswith("Installing the course's package") and lines[1] == str(course / "gan_utils" / "__init__.py")
-    assert lines[-1] == f"pip: -m pip install -q {course}"
+def test_nothing_happens_where_the_package_is_installed():
+    cell = next(iter(_setup_cells().values()))
+    r = subprocess.run([sys.executable, "-c", cell + "\nprint('ok')"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout == "ok\n", r.stdout + r.stderr
