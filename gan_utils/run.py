@@ -185,7 +185,7 @@ def parameters(preset, names, overrides=(), figures=None, name=None):
     overrides change a result-bearing value; classroom keeps the defaults, paper and smoke write under
     ``runs/<label>/``, a custom run under ``runs/custom/<name>/`` (``name``: default the date and time)."""
     params = plan(preset, names, overrides)
-    neutral = LOCATIONS + ("RESUME", "FIG_FORMAT")
+    neutral = LOCATIONS + ("RESUME",)
     custom = any(k not in neutral and (k, v) not in PRESETS[preset].get(n, {}).items()
                  for n, p in params.items() for k, v in p.items())
     label = "custom" if custom else preset
