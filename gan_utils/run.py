@@ -208,12 +208,12 @@ def where(name, parameters):
     return paths.fig_dir(name, parameters.get("FIG_DIR")), paths.run_dir(name, parameters.get("RUN_DIR"))
 
 
-def precision_note(values):
-    """What ``PRECISION`` means on this machine, in words ("auto -> float32 (why)")."""
+def precision_on_this_machine(values):
+    """(``PRECISION`` as asked, the policy it means on this machine, why)."""
     from . import precision
 
-    policy, why = precision.choose(values.get("PRECISION", "auto"))
-    return f"{values.get('PRECISION', 'auto')} -> {policy} ({why})"
+    asked = values.get("PRECISION", "auto")
+    return (asked, *precision.choose(asked))
 
 
 PAPERMILL_LINE = re.compile(r"Executing Cell|Ending Cell|Executing notebook with kernel|Input Notebook:|"
@@ -306,7 +306,8 @@ def main(argv=None):
     try:
         names = select(args.only)
         overrides = [(k, parse_value(v)) for k, v in args.parameter]
-        label, params = parameters(args.preset, names, overrides, args.figures, args.name)
+        name = args.name or custom_name()
+        label, params = parameters(args.preset, names, overrides, args.figures, name)
         values = {n: checked(n, params[n]) for n in names}
     except ContractError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -316,14 +317,13 @@ def main(argv=None):
               "drop --name.", file=sys.stderr)
         return 2
     runs_root = paths.output_root() / "runs"
-    sub = Path(label, args.name or Path(params[names[0]]["FIG_DIR"]).parent.parent.name) if label == "custom" \
-        else Path(label)
+    sub = Path(label, name) if label == "custom" else Path(label)
     out_dir = Path(args.out).resolve() if args.out else runs_root / "executed" / sub
     with _stderr_to(os.devnull):  # TensorFlow's start-up lines
-        notes = sorted({precision_note(values[n][0]) for n in names if "PRECISION" in values[n][0]})
+        precisions = sorted({precision_on_this_machine(values[n][0]) for n in names if "PRECISION" in values[n][0]})
     # The measured times are bfloat16 times: a run in float32 on a CPU takes longer.
-    slower = FLOAT32_CPU_FACTOR if any(note.split(" (")[0].endswith("float32") and "GPU with" not in note
-                                       for note in notes) else 1.0
+    slower = FLOAT32_CPU_FACTOR if any(policy == "float32" and not why.startswith("a GPU")
+                                       for _, policy, why in precisions) else 1.0
     expected = sum(estimate(args.preset, n, params[n]) * (slower if n != "01_background" else 1) for n in names)
     print(f"Plan: preset {args.preset!r}" + (" with overrides (a custom run)" if label == "custom" else "") +
           f", {len(names)} notebook(s), about {expected:.{0 if expected >= 10 else 1}f} min on a 2-core CPU"
@@ -333,8 +333,8 @@ def main(argv=None):
     for n in names:
         for note in values[n][1]:
             print(f"  {n}: {note}")
-    for note in notes:
-        print(f"Precision on this machine: {note}.")
+    for asked, policy, why in precisions:
+        print(f"Precision on this machine: {asked} -> {policy} ({why}).")
     for n in names:
         figs, runs = where(n, params[n])
         shown = ", ".join(f"{k}={v!r}" for k, v in params[n].items() if k not in LOCATIONS)
