@@ -25,6 +25,7 @@ Epochs, snapshot epochs, comparisons and sweeps keep their defaults, so every
 code path a student runs is executed, in about a quarter of the training time.
 ``--nbval-train-images 60000`` runs the notebooks exactly as committed.
 """
+
 import importlib.metadata
 import os
 import tempfile
@@ -55,8 +56,13 @@ def pytest_report_header(config):
 
 
 def pytest_addoption(parser):
-    parser.addoption("--nbval-train-images", type=int, default=15000, metavar="N",
-                     help="TRAIN_IMAGES for the notebooks nbval runs (default 15000; 60000 = as committed)")
+    parser.addoption(
+        "--nbval-train-images",
+        type=int,
+        default=15000,
+        metavar="N",
+        help="TRAIN_IMAGES for the notebooks nbval runs (default 15000; 60000 = as committed)",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -66,6 +72,10 @@ def pytest_collection_modifyitems(config, items):
         if item.path.suffix == ".ipynb" or item.name.startswith("test_smoke_run"):
             item.add_marker(pytest.mark.slow)
         cell = getattr(item, "cell", None)  # an nbval cell
-        if cell is not None and "parameters" in cell.get("metadata", {}).get("tags", []) \
-                and "TRAIN_IMAGES =" in cell.source and n != 60000:
+        if (
+            cell is not None
+            and "parameters" in cell.get("metadata", {}).get("tags", [])
+            and "TRAIN_IMAGES =" in cell.source
+            and n != 60000
+        ):
             cell.source += f"\nTRAIN_IMAGES = {n}  # CI scale, set by conftest.py (--nbval-train-images)\n"

@@ -14,6 +14,7 @@ epoch times (tracing, per-iteration records, D's validation checks and EMA updat
 the quality checks, the marks' scoring and the snapshot and checkpoint writing, each reported. It prints tables
 and writes JSON. A script, not a test: nothing fails on a slow machine.
 """
+
 import argparse
 import contextlib
 import io
@@ -29,8 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import gan_utils  # noqa: E402,F401  (sets TF's log level before TensorFlow loads)
 import numpy as np  # noqa: E402
+
+import gan_utils  # noqa: E402,F401  (sets TF's log level before TensorFlow loads)
 
 NOTEBOOKS = {"dense": "02_dense_gan", "dcgan": "03_conditional_dcgan"}
 BUDGET = {"dense": 3.0, "dcgan": 10.0}  # minutes of training
@@ -72,9 +74,15 @@ def reference_step(steps=50):
 
     keras.mixed_precision.set_global_policy("float32")
     keras.utils.set_random_seed(0)
-    net = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
-                            layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
-                            layers.Flatten(), layers.Dense(10)])
+    net = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
+            layers.Flatten(),
+            layers.Dense(10),
+        ]
+    )
     opt, rng = keras.optimizers.Adam(1e-3), np.random.default_rng(0)
     x = tf.constant(rng.uniform(-1, 1, (BATCH, 28, 28, 1)).astype(np.float32))
     y = tf.constant(rng.integers(0, 10, BATCH))
@@ -82,7 +90,9 @@ def reference_step(steps=50):
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, net(x, training=True), from_logits=True))
+            loss = tf.reduce_mean(
+                keras.losses.sparse_categorical_crossentropy(y, net(x, training=True), from_logits=True)
+            )
         opt.apply(tape.gradient(loss, net.trainable_weights), net.trainable_weights)
         return loss
 
@@ -130,14 +140,22 @@ def marks_callback(sampler, conditional, marks, budget_s):
             for m, epoch, at in self.pending:
                 t0 = time.perf_counter()
                 labels = np.repeat(np.arange(10), 1000) if conditional else None
-                s = evaluation.score(sample.generate(sampler, n=None if conditional else 10000, labels=labels, seed=1),
-                                     labels, pr_points=0)
+                s = evaluation.score(
+                    sample.generate(sampler, n=None if conditional else 10000, labels=labels, seed=1),
+                    labels,
+                    pr_points=0,
+                )
                 self.eval_s += time.perf_counter() - t0
                 self.results[f"{m:g} min"] = {
-                    "epoch": epoch, "train_seconds": round(at, 1), "n": 10000, "accuracy": s.get("accuracy"),
+                    "epoch": epoch,
+                    "train_seconds": round(at, 1),
+                    "n": 10000,
+                    "accuracy": s.get("accuracy"),
                     "worst_digit_accuracy": min(s["accuracy_per_digit"].values()) if conditional else None,
-                    "fid_ratio": s["fid_ratio"], "rarest_digit_share": s["min_share"],
-                    "eval_seconds": round(time.perf_counter() - t0, 1)}
+                    "fid_ratio": s["fid_ratio"],
+                    "rarest_digit_share": s["min_share"],
+                    "eval_seconds": round(time.perf_counter() - t0, 1),
+                }
             self.pending = []
 
         def on_epoch_begin(self, epoch, logs=None):
@@ -176,9 +194,19 @@ def measure(model, policy, args, tmp):
         cbs = [callbacks.GeneratorEMA(gan.generator, decay=ns["EMA_DECAY"])] if cond and ns["EMA_DECAY"] else []
         sampler = cbs[0].generator if cbs else gan.generator
         extra = [f(sampler) for f in extra]
-        run = callbacks.fit(gan, config.replace(EPOCHS=epochs, RUN_DIR=str(tmp / name), RESUME=False), x, y,
-                            x_val=ns["x_test"], y_val=ns["y_test"], callbacks=cbs + extra, sampler=sampler,
-                            snapshot_epochs=[0], val_every=ns["VAL_EVERY"], **kw)
+        run = callbacks.fit(
+            gan,
+            config.replace(EPOCHS=epochs, RUN_DIR=str(tmp / name), RESUME=False),
+            x,
+            y,
+            x_val=ns["x_test"],
+            y_val=ns["y_test"],
+            callbacks=cbs + extra,
+            sampler=sampler,
+            snapshot_epochs=[0],
+            val_every=ns["VAL_EVERY"],
+            **kw,
+        )
         return run, extra
 
     load, ref = os.getloadavg()[0], reference_step()  # how busy the machine was, and how fast, just before
@@ -191,30 +219,53 @@ def measure(model, policy, args, tmp):
     loop = (len(x) // BATCH) * BATCH / float(np.mean([r["seconds"] for r in run.epoch_log[1:]]))
     after = bare_rate(bare_gan, cond, steps=bare_steps)
     bare = (before + after) / 2
-    print(f"{model} {policy}: bare step {before:.0f} img/s before the loop and {after:.0f} after, loop {loop:.0f} "
-          f"img/s (epochs 2-{loop_epochs}), efficiency {loop / bare:.2f}", flush=True)
+    print(
+        f"{model} {policy}: bare step {before:.0f} img/s before the loop and {after:.0f} after, loop {loop:.0f} "
+        f"img/s (epochs 2-{loop_epochs}), efficiency {loop / bare:.2f}",
+        flush=True,
+    )
 
     t0 = time.perf_counter()  # 3. time to quality within the budget
-    run, (mk,) = train(1000, "ttq", extra=[lambda s: marks_callback(s, cond, marks, 60 * minutes)],
-                       score_epochs=range(1, 1001), score_samples=2000, log_every=1 if cond else 10)
+    run, (mk,) = train(
+        1000,
+        "ttq",
+        extra=[lambda s: marks_callback(s, cond, marks, 60 * minutes)],
+        score_epochs=range(1, 1001),
+        score_samples=2000,
+        log_every=1 if cond else 10,
+    )
     wall = time.perf_counter() - t0
-    checks = [{k: r.get(k) for k in ("epoch", "seconds", "accuracy", "fid_ratio", "min_share", "eval_seconds")}
-              for r in run.quality]
+    checks = [
+        {k: r.get(k) for k in ("epoch", "seconds", "accuracy", "fid_ratio", "min_share", "eval_seconds")}
+        for r in run.quality
+    ]
     first = lambda ok: next((r["seconds"] for r in checks if ok(r)), None)  # noqa: E731
     if cond:
         to = {f"accuracy >= {a:.0%}": first(lambda r, a=a: r["accuracy"] >= a) for a in ACCURACY_LEVELS}
     else:
         to = {"every digit >= 5%": first(lambda r: r["min_share"] >= 0.05)}
     check_s = sum(r["eval_seconds"] for r in checks)
-    return {"policy": policy, "reference_steps_per_s": round(ref, 2), "load_average": load, "budget_minutes": minutes,
-            "bare_step_images_per_s": round(bare, 1), "bare_step_before_after": [round(before, 1), round(after, 1)],
-            "loop_images_per_s": round(loop, 1),
-            "loop_efficiency": round(loop / bare, 3), "train_images": len(x), "epochs_trained": len(run.epoch_log),
-            "seconds_per_epoch": round(float(np.median([r["seconds"] for r in run.epoch_log])), 2),
-            "train_seconds": round(run.train_seconds, 1), "wall_seconds": round(wall, 1),
-            "check_seconds": round(check_s, 1), "mark_seconds": round(mk.eval_s, 1),
-            "other_seconds": round(wall - run.train_seconds - check_s - mk.eval_s, 1),
-            "seconds_to": to, "marks": mk.results, "checks": checks}
+    return {
+        "policy": policy,
+        "reference_steps_per_s": round(ref, 2),
+        "load_average": load,
+        "budget_minutes": minutes,
+        "bare_step_images_per_s": round(bare, 1),
+        "bare_step_before_after": [round(before, 1), round(after, 1)],
+        "loop_images_per_s": round(loop, 1),
+        "loop_efficiency": round(loop / bare, 3),
+        "train_images": len(x),
+        "epochs_trained": len(run.epoch_log),
+        "seconds_per_epoch": round(float(np.median([r["seconds"] for r in run.epoch_log])), 2),
+        "train_seconds": round(run.train_seconds, 1),
+        "wall_seconds": round(wall, 1),
+        "check_seconds": round(check_s, 1),
+        "mark_seconds": round(mk.eval_s, 1),
+        "other_seconds": round(wall - run.train_seconds - check_s - mk.eval_s, 1),
+        "seconds_to": to,
+        "marks": mk.results,
+        "checks": checks,
+    }
 
 
 def targets(model, r):
@@ -222,12 +273,17 @@ def targets(model, r):
     out = [("loop efficiency >= 0.9", r["loop_efficiency"] >= 0.9, f"{r['loop_efficiency']:.2f}")]
     m5, m10, m1, m3 = (r["marks"].get(k) for k in ("5 min", "10 min", "1 min", "3 min"))
     if model == "dcgan":
-        out += [("5 min: accuracy >= 99.0%", m5 and m5["accuracy"] >= 0.99, m5 and f"{m5['accuracy']:.2%}"),
-                ("5 min: every digit >= 98%", m5 and m5["worst_digit_accuracy"] >= 0.98,
-                 m5 and f"worst {m5['worst_digit_accuracy']:.2%}"),
-                ("5 min: FID ratio <= 3", m5 and m5["fid_ratio"] <= 3, m5 and f"{m5['fid_ratio']:.2f}"),
-                ("10 min: accuracy >= 99.5%", m10 and m10["accuracy"] >= 0.995, m10 and f"{m10['accuracy']:.2%}"),
-                ("10 min: FID ratio <= 2", m10 and m10["fid_ratio"] <= 2, m10 and f"{m10['fid_ratio']:.2f}")]
+        out += [
+            ("5 min: accuracy >= 99.0%", m5 and m5["accuracy"] >= 0.99, m5 and f"{m5['accuracy']:.2%}"),
+            (
+                "5 min: every digit >= 98%",
+                m5 and m5["worst_digit_accuracy"] >= 0.98,
+                m5 and f"worst {m5['worst_digit_accuracy']:.2%}",
+            ),
+            ("5 min: FID ratio <= 3", m5 and m5["fid_ratio"] <= 3, m5 and f"{m5['fid_ratio']:.2f}"),
+            ("10 min: accuracy >= 99.5%", m10 and m10["accuracy"] >= 0.995, m10 and f"{m10['accuracy']:.2%}"),
+            ("10 min: FID ratio <= 2", m10 and m10["fid_ratio"] <= 2, m10 and f"{m10['fid_ratio']:.2f}"),
+        ]
     else:
         t = r["seconds_to"]["every digit >= 5%"]
         out.append(("every digit >= 5% within 1 min", t is not None and t <= 60, f"after {t} s" if t else "never"))
@@ -238,28 +294,40 @@ def targets(model, r):
 
 def report(results):
     pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
-    print(f"\nReference step (fixed float32 conv net, batch {BATCH}): {results['reference_steps_per_s']} steps/s "
-          f"at the start, {results['reference_steps_per_s_end']} at the end (ref st/s: just before each row)")
-    print(f"\n{'model':<6}{'precision':<16}{'ref st/s':>9}{'bare img/s':>11}{'loop img/s':>11}{'eff':>6}{'s/ep':>7}"
-          f"{'epochs':>7}{'train s':>8}{'wall s':>8}  time to target (training s, 2,000-sample checks)")
+    print(
+        f"\nReference step (fixed float32 conv net, batch {BATCH}): {results['reference_steps_per_s']} steps/s "
+        f"at the start, {results['reference_steps_per_s_end']} at the end (ref st/s: just before each row)"
+    )
+    print(
+        f"\n{'model':<6}{'precision':<16}{'ref st/s':>9}{'bare img/s':>11}{'loop img/s':>11}{'eff':>6}{'s/ep':>7}"
+        f"{'epochs':>7}{'train s':>8}{'wall s':>8}  time to target (training s, 2,000-sample checks)"
+    )
     for model, per in results["models"].items():
         for p, r in per.items():
             to = ", ".join(f"{k}: {v if v is not None else '-'}" for k, v in r["seconds_to"].items())
-            print(f"{model:<6}{p:<16}{r['reference_steps_per_s']:>9.1f}{r['bare_step_images_per_s']:>11.0f}"
-                  f"{r['loop_images_per_s']:>11.0f}{r['loop_efficiency']:>6.2f}{r['seconds_per_epoch']:>7.1f}"
-                  f"{r['epochs_trained']:>7}{r['train_seconds']:>8.0f}{r['wall_seconds']:>8.0f}  {to}")
-            print(f"{'':<22}wall = training {r['train_seconds']:.0f} s + checks {r['check_seconds']:.0f} s + marks "
-                  f"{r['mark_seconds']:.0f} s + snapshots/checkpoints/other {r['other_seconds']:.0f} s")
+            print(
+                f"{model:<6}{p:<16}{r['reference_steps_per_s']:>9.1f}{r['bare_step_images_per_s']:>11.0f}"
+                f"{r['loop_images_per_s']:>11.0f}{r['loop_efficiency']:>6.2f}{r['seconds_per_epoch']:>7.1f}"
+                f"{r['epochs_trained']:>7}{r['train_seconds']:>8.0f}{r['wall_seconds']:>8.0f}  {to}"
+            )
+            print(
+                f"{'':<22}wall = training {r['train_seconds']:.0f} s + checks {r['check_seconds']:.0f} s + marks "
+                f"{r['mark_seconds']:.0f} s + snapshots/checkpoints/other {r['other_seconds']:.0f} s"
+            )
     print("\nAblation at equal training time (same seed), 10,000 samples per mark:")
-    print(f"{'model':<6}{'mark':<9}{'precision':<16}{'epoch':>6}{'train s':>8}{'accuracy':>9}{'worst digit':>12}"
-          f"{'FID/floor':>10}{'rarest':>8}")
+    print(
+        f"{'model':<6}{'mark':<9}{'precision':<16}{'epoch':>6}{'train s':>8}{'accuracy':>9}{'worst digit':>12}"
+        f"{'FID/floor':>10}{'rarest':>8}"
+    )
     for model, per in results["models"].items():
         for mark in dict.fromkeys(k for r in per.values() for k in r["marks"]):
             for p, r in per.items():
                 a = r["marks"].get(mark)
                 if a:
-                    print(f"{model:<6}{mark:<9}{p:<16}{a['epoch']:>6}{a['train_seconds']:>8.0f}{pct(a['accuracy']):>9}"
-                          f"{pct(a['worst_digit_accuracy']):>12}{a['fid_ratio']:>10.2f}{pct(a['rarest_digit_share']):>8}")
+                    print(
+                        f"{model:<6}{mark:<9}{p:<16}{a['epoch']:>6}{a['train_seconds']:>8.0f}{pct(a['accuracy']):>9}"
+                        f"{pct(a['worst_digit_accuracy']):>12}{a['fid_ratio']:>10.2f}{pct(a['rarest_digit_share']):>8}"
+                    )
     print("\nTargets:")
     for model, per in results["models"].items():
         for p, r in per.items():
@@ -276,8 +344,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=["dense", "dcgan"], choices=list(NOTEBOOKS))
     ap.add_argument("--minutes", type=float, help="training minutes per run (default 10 for dcgan; dense: at most 3)")
-    ap.add_argument("--precisions", nargs="+", default=["float32", "auto"],
-                    choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
+    ap.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["float32", "auto"],
+        choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"],
+    )
     ap.add_argument("--train-images", type=int, help="training digits per epoch (default: the notebooks' 60,000)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     args = ap.parse_args(argv)
@@ -291,13 +363,21 @@ def main(argv=None):
         chosen = {p: precision.choose(p) for p in args.precisions}  # asked -> (policy, why)
         policies = list(dict.fromkeys(policy for policy, _ in chosen.values()))
         machine = repro.environment_info()
-        print(f"Machine: {machine['cpu']}, {machine['cpu_count']} cores, GPUs {machine['gpus'] or 'none'}, "
-              f"TensorFlow {machine['tensorflow']}, Keras {machine['keras']}\n"
-              f"PRECISION = 'auto' chooses {auto['policy']}: {auto['reason']}. Measuring: {', '.join(policies)}",
-              flush=True)
-        results = {"machine": machine, "date": time.strftime("%Y-%m-%d %H:%M"), "auto_precision": auto,
-                   "precisions": chosen, "command": " ".join(sys.argv),
-                   "reference_steps_per_s": round(reference_step(), 2), "models": {}}
+        print(
+            f"Machine: {machine['cpu']}, {machine['cpu_count']} cores, GPUs {machine['gpus'] or 'none'}, "
+            f"TensorFlow {machine['tensorflow']}, Keras {machine['keras']}\n"
+            f"PRECISION = 'auto' chooses {auto['policy']}: {auto['reason']}. Measuring: {', '.join(policies)}",
+            flush=True,
+        )
+        results = {
+            "machine": machine,
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "auto_precision": auto,
+            "precisions": chosen,
+            "command": " ".join(sys.argv),
+            "reference_steps_per_s": round(reference_step(), 2),
+            "models": {},
+        }
         for model in args.models:
             results["models"][model] = {}
             for p in policies:

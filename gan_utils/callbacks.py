@@ -2,6 +2,7 @@
 quality checks, checkpoints and exact resume, for any GAN ``keras.Model`` with ``generator``, ``discriminator``,
 ``d_optimizer``, ``g_optimizer`` and a ``train_step`` returning scalars (losses named ``*loss``).
 """
+
 import json
 import os
 import time
@@ -53,8 +54,9 @@ class StepLog:
         def train_step(batch):
             logs = step(batch)
             self.keys[:] = list(logs)
-            row = ops.pad(ops.stack([ops.cast(logs[k], "float32") for k in self.keys]),
-                          [[0, self.WIDTH - len(self.keys)]])
+            row = ops.pad(
+                ops.stack([ops.cast(logs[k], "float32") for k in self.keys]), [[0, self.WIDTH - len(self.keys)]]
+            )
             slot = ops.reshape(ops.mod(self.count, self.SIZE), (1, 1))
             self.buffer.assign(ops.scatter_update(self.buffer, slot, ops.reshape(row, (1, self.WIDTH))))
             self.count.assign_add(1)
@@ -100,7 +102,8 @@ class History(keras.callbacks.Callback):
                 raise TrainingDiverged(
                     f"Training diverged at iteration {it} (epoch {self.epoch + 1}): {', '.join(bad)}. Lower "
                     "LEARNING_RATE (the report's 0.0002 is stable) and start again with RESUME = False (resuming "
-                    "repeats the same steps exactly).")
+                    "repeats the same steps exactly)."
+                )
         if self.check is not None and self.val_every and end // self.val_every > last // self.val_every:
             self.run.history[-1].update(self.check())
 
@@ -140,8 +143,11 @@ class Snapshots(keras.callbacks.Callback):
         self.run, self.epochs, self.generator = run, set(epochs), generator
         latent, conditional = check_generator(generator)
         rng = np.random.default_rng([seed, 11])
-        self.noise = np.tile(rng.standard_normal((10, latent)), (10, 1)).astype(np.float32) if conditional \
+        self.noise = (
+            np.tile(rng.standard_normal((10, latent)), (10, 1)).astype(np.float32)
+            if conditional
             else rng.standard_normal((100, latent)).astype(np.float32)
+        )
         self.labels = one_hot(np.repeat(np.arange(10), 10)) if conditional else None
 
     def draw(self, epoch):
@@ -163,8 +169,14 @@ class QualityCheck(keras.callbacks.Callback):
 
     def __init__(self, run, generator, conditional, epochs, n=2000, seed=1234):
         super().__init__()
-        self.run, self.generator, self.conditional, self.epochs, self.n, self.seed = \
-            run, generator, conditional, set(epochs), n, seed
+        self.run, self.generator, self.conditional, self.epochs, self.n, self.seed = (
+            run,
+            generator,
+            conditional,
+            set(epochs),
+            n,
+            seed,
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 not in self.epochs:
@@ -173,13 +185,21 @@ class QualityCheck(keras.callbacks.Callback):
         labels = np.repeat(np.arange(10), self.n // 10) if self.conditional else None
         images = generate(self.generator, n=None if self.conditional else self.n, labels=labels, seed=self.seed)
         s = evaluation.score(images, labels, pr_points=2000)
-        rec = {"epoch": epoch + 1, "iteration": int(ops.convert_to_numpy(self.model.d_optimizer.iterations)),
-               "seconds": round(self.run.train_seconds, 2), "n_samples": self.n,
-               **{k: s.get(k) for k in evaluation.QUALITY_KEYS}, "eval_seconds": round(time.perf_counter() - t0, 2)}
+        rec = {
+            "epoch": epoch + 1,
+            "iteration": int(ops.convert_to_numpy(self.model.d_optimizer.iterations)),
+            "seconds": round(self.run.train_seconds, 2),
+            "n_samples": self.n,
+            **{k: s.get(k) for k in evaluation.QUALITY_KEYS},
+            "eval_seconds": round(time.perf_counter() - t0, 2),
+        }
         self.run.quality.append(rec)
         acc = "" if rec["accuracy"] is None else f", requested digit read {rec['accuracy']:.1%}"
-        print(f"   quality after epoch {epoch + 1}: FID {rec['fid_ratio']:.1f}x the real-data floor (n={self.n}), "
-              f"rarest digit {rec['min_share']:.1%}{acc} ({rec['eval_seconds']:.0f} s)", flush=True)
+        print(
+            f"   quality after epoch {epoch + 1}: FID {rec['fid_ratio']:.1f}x the real-data floor (n={self.n}), "
+            f"rarest digit {rec['min_share']:.1%}{acc} ({rec['eval_seconds']:.0f} s)",
+            flush=True,
+        )
 
 
 class GeneratorEMA(keras.callbacks.Callback):
@@ -220,12 +240,15 @@ class EpochLog(keras.callbacks.Callback):
         seconds = time.perf_counter() - self._t0
         rows = [r for r in self.run.history if r["epoch"] == epoch + 1]
         keys = [k for k in rows[0] if k not in ("iteration", "epoch") and not k.startswith("val_")] if rows else []
-        row = {"epoch": epoch + 1, "seconds": round(seconds, 3),
-               "train_seconds": round(self.run.train_seconds + seconds, 3),
-               **{k: float(np.mean([r[k] for r in rows])) for k in keys}}
+        row = {
+            "epoch": epoch + 1,
+            "seconds": round(seconds, 3),
+            "train_seconds": round(self.run.train_seconds + seconds, 3),
+            **{k: float(np.mean([r[k] for r in rows])) for k in keys},
+        }
         self.run.epoch_log.append(row)
         if (epoch + 1) % self.every == 0 or epoch + 1 == self.epochs or epoch == self.run.resumed_from:
-            mean = np.mean([r["seconds"] for r in self.run.epoch_log[self.run.resumed_from:]])
+            mean = np.mean([r["seconds"] for r in self.run.epoch_log[self.run.resumed_from :]])
             eta = mean * (self.epochs - epoch - 1)
             means = "  ".join(f"{k} {row[k]:.3f}" for k in keys)
             print(f"epoch {epoch + 1}/{self.epochs}  {seconds:.1f} s  ETA {eta:.0f} s  {means}", flush=True)
@@ -260,8 +283,23 @@ class Progress(keras.callbacks.Callback):
         self.bar.close()
 
 
-def fit(gan, config, x_train, y_train=None, *, x_val, y_val=None, callbacks=(), sampler=None, snapshot_epochs=(0,),
-        val_every=50, score_epochs=(), score_samples=2000, log_every=1, steps_per_call_at_most=1):
+def fit(
+    gan,
+    config,
+    x_train,
+    y_train=None,
+    *,
+    x_val,
+    y_val=None,
+    callbacks=(),
+    sampler=None,
+    snapshot_epochs=(0,),
+    val_every=50,
+    score_epochs=(),
+    score_samples=2000,
+    log_every=1,
+    steps_per_call_at_most=1,
+):
     """Train ``gan`` on uint8 digits per ``config`` (a ``RunConfig``) with records and checkpoints in its RUN_DIR;
     returns the ``records.Run`` (02, 03).
 
@@ -285,8 +323,14 @@ def fit(gan, config, x_train, y_train=None, *, x_val, y_val=None, callbacks=(), 
         print(f"The run in {run_dir} already has {run.resumed_from} epochs (EPOCHS = {epochs}); nothing to train.")
         return run
     conditional = check_generator(gan.generator)[1]
-    ds, steps = data.training_batches(x_train, y_train if conditional else None, batch_size=batch_size,
-                                      seed=config["SEED"], epochs=epochs, start_epoch=run.resumed_from)
+    ds, steps = data.training_batches(
+        x_train,
+        y_train if conditional else None,
+        batch_size=batch_size,
+        seed=config["SEED"],
+        epochs=epochs,
+        start_epoch=run.resumed_from,
+    )
 
     def save(epoch, logs=None):  # the last callback of every epoch: records first, then the checkpoint
         run.save()
@@ -296,18 +340,32 @@ def fit(gan, config, x_train, y_train=None, *, x_val, y_val=None, callbacks=(), 
     step_log = StepLog(gan) if per_call > 1 else None
     gan.steps_per_execution, gan.train_function = per_call, None
     check = validation_check(gan, x_val, y_val, seed=config["SEED"])
-    cbs = [History(run, steps, val_every, check, step_log), *callbacks, EpochLog(run, epochs, every=log_every),
-           Snapshots(run, snapshot_epochs, sampler, config["SEED"])]
+    cbs = [
+        History(run, steps, val_every, check, step_log),
+        *callbacks,
+        EpochLog(run, epochs, every=log_every),
+        Snapshots(run, snapshot_epochs, sampler, config["SEED"]),
+    ]
     if score_epochs:
         cbs.append(QualityCheck(run, sampler, conditional, score_epochs, n=score_samples))
     if Progress.wanted():
         cbs.insert(1, Progress())
     cbs.append(keras.callbacks.LambdaCallback(on_epoch_end=save))
-    print(f"Training epochs {run.resumed_from + 1}-{epochs} of {steps} iterations (batch {batch_size}); "
-          f"records in {run_dir}", flush=True)
+    print(
+        f"Training epochs {run.resumed_from + 1}-{epochs} of {steps} iterations (batch {batch_size}); "
+        f"records in {run_dir}",
+        flush=True,
+    )
     try:
-        gan.fit(ds, epochs=epochs, initial_epoch=run.resumed_from, steps_per_epoch=steps, callbacks=cbs,
-                verbose=0, shuffle=False)
+        gan.fit(
+            ds,
+            epochs=epochs,
+            initial_epoch=run.resumed_from,
+            steps_per_epoch=steps,
+            callbacks=cbs,
+            verbose=0,
+            shuffle=False,
+        )
     except TrainingDiverged:
         run.save()
         raise

@@ -3,6 +3,7 @@ generator), both optimizers and the random generators, with epoch, iteration and
 keyed by owner, layer position and variable (``discriminator/03.Dense/0.kernel``), never by Keras's session-wide
 names, so a rebuilt model in a new kernel restores exactly.
 """
+
 import keras
 import numpy as np
 from keras import ops
@@ -25,7 +26,7 @@ def _optimizer_state(prefix, opt, owners, out):
     by_name = sorted(((v.path.replace("/", "_"), key) for key, v in owners.items()), key=lambda t: -len(t[0]))
     for k, v in enumerate(opt.variables):
         owner = next((key for name, key in by_name if v.name.startswith(name + "_")), None)
-        slot = v.name[len(next(n for n, key in by_name if key == owner)) + 1:] if owner else v.name
+        slot = v.name[len(next(n for n, key in by_name if key == owner)) + 1 :] if owner else v.name
         out[f"{prefix}/{owner or k}/{slot}"] = v
 
 
@@ -64,8 +65,9 @@ def read(path):
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
     except Exception as e:
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: {e}). "
-                              "Delete it or choose another RUN_DIR.") from None
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(e).__name__}: {e}). Delete it or choose another RUN_DIR."
+        ) from None
 
 
 def restore(path, gan, fingerprint, extra_networks=None):
@@ -73,18 +75,27 @@ def restore(path, gan, fingerprint, extra_networks=None):
     ckpt = read(path)
     saved = bytes(ckpt.get("fingerprint", np.zeros(0, np.uint8))).decode(errors="replace")
     if saved != fingerprint:
-        raise CheckpointError(f"{path} was made with other settings ({saved}) than this run ({fingerprint}). Resume "
-                              "with the settings of that run, or set RESUME = False (the old run is kept), or "
-                              "choose another RUN_DIR.")
+        raise CheckpointError(
+            f"{path} was made with other settings ({saved}) than this run ({fingerprint}). Resume "
+            "with the settings of that run, or set RESUME = False (the old run is kept), or "
+            "choose another RUN_DIR."
+        )
     state = named_state(gan, extra_networks)
-    stored = {k[len("state:"):]: v for k, v in ckpt.items() if k.startswith("state:")}
+    stored = {k[len("state:") :]: v for k, v in ckpt.items() if k.startswith("state:")}
     missing, unknown = sorted(set(state) - set(stored)), sorted(set(stored) - set(state))
     wrong = [k for k in state if k in stored and tuple(stored[k].shape) != tuple(state[k].shape)]
     if missing or unknown or wrong:
-        what = (f"missing {missing[:3]}" if missing else f"unknown {unknown[:3]}" if unknown else
-                f"{wrong[0]} has shape {tuple(stored[wrong[0]].shape)} there but {tuple(state[wrong[0]].shape)} here")
-        raise CheckpointError(f"{path} comes from another architecture ({what}). Set RESUME = False (the old run "
-                              "is kept) or choose another RUN_DIR.")
+        what = (
+            f"missing {missing[:3]}"
+            if missing
+            else f"unknown {unknown[:3]}"
+            if unknown
+            else f"{wrong[0]} has shape {tuple(stored[wrong[0]].shape)} there but {tuple(state[wrong[0]].shape)} here"
+        )
+        raise CheckpointError(
+            f"{path} comes from another architecture ({what}). Set RESUME = False (the old run "
+            "is kept) or choose another RUN_DIR."
+        )
     for k, v in state.items():
         v.assign(stored[k])
     return int(ckpt["epoch"]), int(ckpt["iteration"])

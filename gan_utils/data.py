@@ -2,6 +2,7 @@
 else ``$MNIST_PATH`` (offline classrooms, CI), else ``keras.datasets.mnist.load_data()``; files are read with
 ``allow_pickle=False``, so pickles are refused.
 """
+
 import os
 import zipfile
 from pathlib import Path
@@ -10,9 +11,11 @@ import numpy as np
 
 MNIST_PATH_VAR = "MNIST_PATH"
 KEYS = ("x_train", "y_train", "x_test", "y_test")
-_FIX = ("Download mnist.npz (for example with keras.datasets.mnist.load_data() on a machine with internet; Keras "
-        "keeps it at ~/.keras/datasets/mnist.npz) and pass load_mnist(path=...) or set "
-        f"{MNIST_PATH_VAR}=/path/to/mnist.npz.")
+_FIX = (
+    "Download mnist.npz (for example with keras.datasets.mnist.load_data() on a machine with internet; Keras "
+    "keeps it at ~/.keras/datasets/mnist.npz) and pass load_mnist(path=...) or set "
+    f"{MNIST_PATH_VAR}=/path/to/mnist.npz."
+)
 _LOADED = {}  # one read per source and process: notebooks and the evaluation metrics share the arrays
 
 
@@ -41,8 +44,9 @@ def read_npz(path, keys, error, hint):
         raise error(f"{path} holds a single array, not an .npz archive. {hint}") from None
     except ValueError as e:
         if "pickle" in str(e).lower():
-            raise error(f"{path} holds pickled Python objects, which are refused for safety (they could run "
-                        f"code). {hint}") from None
+            raise error(
+                f"{path} holds pickled Python objects, which are refused for safety (they could run code). {hint}"
+            ) from None
         raise error(f"{path} is not a readable .npz file ({e}). {hint}") from None
     except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise error(f"{path} is not a readable .npz file, perhaps truncated ({e}). {hint}") from None
@@ -53,11 +57,15 @@ def check_digits(images, labels, source, error, hint, names=("images", "labels")
     ``error`` naming ``source`` and ending with ``hint`` (02, 03)."""
     x, y = images, labels
     if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
-        raise error(f"{source}: {names[0]} has dtype {x.dtype} and shape {x.shape}; expected uint8 of shape "
-                    f"(N, 28, 28), values 0-255. {hint}")
+        raise error(
+            f"{source}: {names[0]} has dtype {x.dtype} and shape {x.shape}; expected uint8 of shape "
+            f"(N, 28, 28), values 0-255. {hint}"
+        )
     if y is not None and (not np.issubdtype(y.dtype, np.integer) or y.shape != (len(x),)):
-        raise error(f"{source}: {names[1]} has dtype {y.dtype} and shape {y.shape}; expected integers of shape "
-                    f"({len(x)},), one digit per image. {hint}")
+        raise error(
+            f"{source}: {names[1]} has dtype {y.dtype} and shape {y.shape}; expected integers of shape "
+            f"({len(x)},), one digit per image. {hint}"
+        )
     if y is not None and (y.min() < 0 or y.max() > 9):
         raise error(f"{source}: {names[1]} holds labels from {y.min()} to {y.max()}; digits are 0-9. {hint}")
     return x, None if y is None else y.astype(np.uint8)
@@ -74,8 +82,9 @@ def read_mnist_npz(path):
     arrays, found = read_npz(path, KEYS, MnistDataError, _FIX)
     missing = [k for k in KEYS if k not in arrays]
     if missing:
-        raise MnistDataError(f"{path}: missing arrays {missing} (found {found}); an MNIST file holds {list(KEYS)}. "
-                             f"{_FIX}")
+        raise MnistDataError(
+            f"{path}: missing arrays {missing} (found {found}); an MNIST file holds {list(KEYS)}. {_FIX}"
+        )
     return _check(arrays, str(path))
 
 
@@ -135,8 +144,9 @@ def training_batches(images, labels=None, batch_size=128, seed=0, epochs=1, star
     y = None if labels is None else tf.constant(np.asarray(labels, dtype=np.int32))
 
     def epoch_batches(epoch):
-        perm = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64),
-                                                                                    epoch]))
+        perm = tf.random.experimental.stateless_shuffle(
+            tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
         return tf.data.Dataset.from_tensor_slices(tf.reshape(perm[: steps * batch_size], (steps, batch_size)))
 
     def gather(idx):

@@ -2,6 +2,7 @@
 prints ONE JSON object (``model``, ``classifier``, ``reference`` scores) to stdout and log lines to stderr;
 bad input exits with code 2 and one message on stderr.
 """
+
 import argparse
 import contextlib
 import json
@@ -16,8 +17,10 @@ class SamplesError(ValueError):
     """A samples file that is missing or not in the expected layout."""
 
 
-_LAYOUT = ("Expected an .npz with 'images' (uint8, shape (N, 28, 28), 0-255) and optionally 'labels' (integers "
-           "0-9, shape (N,)), as written by python -m gan_utils.sample.")
+_LAYOUT = (
+    "Expected an .npz with 'images' (uint8, shape (N, 28, 28), 0-255) and optionally 'labels' (integers "
+    "0-9, shape (N,)), as written by python -m gan_utils.sample."
+)
 
 
 def read_samples(path):
@@ -29,8 +32,10 @@ def read_samples(path):
     images = images[..., 0] if images.ndim == 4 and images.shape[-1] == 1 else images
     images, labels = check_digits(images, labels, path, SamplesError, _LAYOUT, ("'images'", "'labels'"))
     if len(images) < 10:
-        raise SamplesError(f"{path}: only {len(images)} images; scoring needs at least 10 (use 2,000 or more, since "
-                           "FID is biased upward for small samples).")
+        raise SamplesError(
+            f"{path}: only {len(images)} images; scoring needs at least 10 (use 2,000 or more, since "
+            "FID is biased upward for small samples)."
+        )
     return images, None if labels is None else labels.astype(np.int64)
 
 
@@ -41,14 +46,21 @@ def evaluate_file(path):
 
     model = evaluation.score(images, labels)
     stats = evaluation.classifier_stats()
-    return {"n": len(images), "model": model, "classifier": {k: stats[k] for k in ("key", "test_accuracy")},
-            "reference": evaluation.reference_points()}
+    return {
+        "n": len(images),
+        "model": model,
+        "classifier": {k: stats[k] for k in ("key", "test_accuracy")},
+        "reference": evaluation.reference_points(),
+    }
 
 
 def main(argv=None):
     """Entry point of ``python -m gan_utils.evaluate`` (03)."""
-    parser = argparse.ArgumentParser(prog="python -m gan_utils.evaluate", description="Score the digits in an .npz "
-                                     "and print one JSON object: the metrics and the real-data / noise references.")
+    parser = argparse.ArgumentParser(
+        prog="python -m gan_utils.evaluate",
+        description="Score the digits in an .npz "
+        "and print one JSON object: the metrics and the real-data / noise references.",
+    )
     parser.add_argument("samples", help="an .npz written by python -m gan_utils.sample")
     args = parser.parse_args(argv)
     try:

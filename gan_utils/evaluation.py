@@ -1,6 +1,7 @@
 """The evaluation classifier and sample-quality metrics (02_dense_gan, 03, 04): a small CNN trained once (cached
 under a hash of its definition) whose ``features`` layer is the space for FID and precision/recall and whose
 predictions give coverage and label accuracy; ``fid_ratio`` is FID over that of as many real training digits."""
+
 import hashlib
 import inspect
 import json
@@ -13,14 +14,22 @@ import keras
 import numpy as np
 from keras import layers
 
-from . import data as gdata, paths
+from . import data as gdata
+from . import paths
 from .repro import atomic_write_text
 
 NUM_CLASSES = 10
 N_REFERENCE = 10_000  # test digits for the reference statistics; training / noise images for the reference points
 REFERENCE_SEED, NOISE_SEED, PR_SEED = 0, 1, 2  # the floor's training digits, the noise images, precision/recall
-CLASSIFIER_CONFIG = {"seed": 20_241, "filters": (32, 64), "feature_dim": 128, "dropout": 0.25, "epochs": 4,
-                     "batch_size": 128, "learning_rate": 2e-3}  # Adam, cosine-decayed to 0 over the run
+CLASSIFIER_CONFIG = {
+    "seed": 20_241,
+    "filters": (32, 64),
+    "feature_dim": 128,
+    "dropout": 0.25,
+    "epochs": 4,
+    "batch_size": 128,
+    "learning_rate": 2e-3,
+}  # Adam, cosine-decayed to 0 over the run
 _MEMO = {}  # in-process caches, keyed by the classifier's key (tests clear it)
 
 
@@ -99,8 +108,11 @@ def _load_or_train():
             model.get_layer("features")  # raises ValueError if this is some other model
             return model, stats
         except Exception as e:  # any unreadable cache is rebuilt, never trusted
-            print(f"Evaluation classifier cache {model_path.name} could not be read "
-                  f"({type(e).__name__}: {str(e)[:150]}); retraining.", flush=True)
+            print(
+                f"Evaluation classifier cache {model_path.name} could not be read "
+                f"({type(e).__name__}: {str(e)[:150]}); retraining.",
+                flush=True,
+            )
     print("Training the evaluation classifier once (about a minute on a 2-core CPU; cached afterwards) ...", flush=True)
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")  # whatever precision the GANs train in
@@ -108,14 +120,18 @@ def _load_or_train():
         model, stats = _train_classifier(CLASSIFIER_CONFIG)
     finally:
         keras.mixed_precision.set_global_policy(policy)
-    stats.update(key=key, config=CLASSIFIER_CONFIG, keras=keras.__version__,
-                 trained=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+    stats.update(
+        key=key, config=CLASSIFIER_CONFIG, keras=keras.__version__, trained=time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    )
     atomic_write_text(stats_path, json.dumps(stats, indent=2, default=str))  # creates the folder too
     tmp = model_path.with_name(f"{model_path.stem}.tmp-{os.getpid()}.keras")
     model.save(tmp)
     os.replace(tmp, model_path)
-    print(f"Trained the evaluation classifier in {stats['train_seconds']:.0f} s: test accuracy "
-          f"{stats['test_accuracy']:.2%} (cached in {model_path}).", flush=True)
+    print(
+        f"Trained the evaluation classifier in {stats['train_seconds']:.0f} s: test accuracy "
+        f"{stats['test_accuracy']:.2%} (cached in {model_path}).",
+        flush=True,
+    )
     return model, stats
 
 
@@ -139,8 +155,10 @@ def _embed(images):
     if not np.issubdtype(x.dtype, np.floating):
         raise EvaluationError(f"images have dtype {x.dtype}; pass uint8 digits (0-255) or floats in [-1, 1].")
     if not -1.01 <= x.min() <= x.max() <= 1.01:  # NaN fails too
-        raise EvaluationError(f"float images range from {x.min():.3g} to {x.max():.3g}; floats must be in [-1, 1] "
-                              "(the generator's tanh output; NaN: did training diverge?). Pass 0-255 digits as uint8.")
+        raise EvaluationError(
+            f"float images range from {x.min():.3g} to {x.max():.3g}; floats must be in [-1, 1] "
+            "(the generator's tanh output; NaN: did training diverge?). Pass 0-255 digits as uint8."
+        )
     clf = evaluation_classifier()
     embedder = _memo("embedder", lambda: keras.Model(clf.inputs, [clf.get_layer("features").output, clf.outputs[0]]))
     feats, logits = embedder.predict(x.astype(np.float32)[..., None], batch_size=1000, verbose=0)
@@ -181,8 +199,9 @@ def fid(feats_a, feats_b):
 def _labels(values, name):
     v = np.asarray(values)
     if v.ndim != 1 or not np.issubdtype(v.dtype, np.integer) or v.size == 0 or v.min() < 0 or v.max() > 9:
-        raise EvaluationError(f"{name} must be a non-empty 1-D array of integer digits 0-9 (got dtype {v.dtype}, "
-                              f"shape {v.shape}).")
+        raise EvaluationError(
+            f"{name} must be a non-empty 1-D array of integer digits 0-9 (got dtype {v.dtype}, shape {v.shape})."
+        )
     return v.astype(np.int64)
 
 
@@ -190,11 +209,15 @@ def label_accuracy(pred, requested):
     """``{"overall": share, "per_digit": {digit: share}}`` of samples read as the digit requested (03)."""
     pred, requested = _labels(pred, "pred"), _labels(requested, "requested labels")
     if pred.shape != requested.shape:
-        raise EvaluationError(f"{requested.size} requested labels for {pred.size} samples: pass the same number, "
-                              "one requested digit per sample.")
+        raise EvaluationError(
+            f"{requested.size} requested labels for {pred.size} samples: pass the same number, "
+            "one requested digit per sample."
+        )
     hit = pred == requested
-    return {"overall": float(hit.mean()),
-            "per_digit": {int(d): float(hit[requested == d].mean()) for d in np.unique(requested)}}
+    return {
+        "overall": float(hit.mean()),
+        "per_digit": {int(d): float(hit[requested == d].mean()) for d in np.unique(requested)},
+    }
 
 
 def coverage(pred):
@@ -219,12 +242,18 @@ def precision_recall(real_feats, fake_feats, k=3, max_points=5000, seed=PR_SEED)
     fake = fake[np.sort(rng.choice(len(fake), m, replace=False))]
 
     def by_rows(a, b, f):  # f of the squared distances from 1,000 rows of a at a time to all of b
-        return np.concatenate([f(np.clip((x * x).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * x @ b.T, 0, None))
-                               for x in (a[i:i + 1000] for i in range(0, len(a), 1000))])
+        return np.concatenate(
+            [
+                f(np.clip((x * x).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * x @ b.T, 0, None))
+                for x in (a[i : i + 1000] for i in range(0, len(a), 1000))
+            ]
+        )
 
     radii = [by_rows(x, x, lambda d: np.partition(d, k, axis=1)[:, k]) for x in (real, fake)]  # d[:, 0]: itself
-    return {"precision": float(by_rows(fake, real, lambda d: (d <= radii[0]).any(axis=1)).mean()),
-            "recall": float(by_rows(real, fake, lambda d: (d <= radii[1]).any(axis=1)).mean())}
+    return {
+        "precision": float(by_rows(fake, real, lambda d: (d <= radii[0]).any(axis=1)).mean()),
+        "recall": float(by_rows(real, fake, lambda d: (d <= radii[1]).any(axis=1)).mean()),
+    }
 
 
 def _test_reference(n_ref):
@@ -260,9 +289,15 @@ def score(images, labels=None, n_ref=N_REFERENCE, pr_points=5000):
     f = fid(feats, test_stats)
     floor = fid_floor(n, n_ref) if n <= len(gdata.load_mnist()[0]) else float("nan")
     cov = coverage(pred)
-    out = {"n": n, "fid": f, "fid_floor": floor, "fid_ratio": f / floor if floor > 0 else float("nan"),
-           "min_share": cov["min_share"], "entropy_bits": cov["entropy_bits"],
-           "shares": [float(s) for s in cov["shares"]]}
+    out = {
+        "n": n,
+        "fid": f,
+        "fid_floor": floor,
+        "fid_ratio": f / floor if floor > 0 else float("nan"),
+        "min_share": cov["min_share"],
+        "entropy_bits": cov["entropy_bits"],
+        "shares": [float(s) for s in cov["shares"]],
+    }
     if labels is not None:
         acc = label_accuracy(pred, labels)
         out["accuracy"], out["accuracy_per_digit"] = acc["overall"], acc["per_digit"]
@@ -282,6 +317,7 @@ def _reference_key():
 def reference_points():
     """Scores of 10,000 real training digits ("real_train", the floor) and noise images ("uniform_noise"),
     cached on disk next to the classifier (02)."""
+
     def load_or_compute():
         path = paths.cache_dir() / f"evaluation_reference_{classifier_key()}_{_reference_key()}.json"
         try:
@@ -295,13 +331,20 @@ def reference_points():
             ref = {"real_train": score(x, y), "uniform_noise": score(noise, np.arange(N_REFERENCE) % NUM_CLASSES)}
             atomic_write_text(path, json.dumps(ref, indent=1))
             return ref
+
     return _memo("reference", load_or_compute)
 
 
-TABLE_COLUMNS = (("n", "n", "{:.0f}"), ("fid", "FID", "{:.2f}"), ("fid_ratio", "FID/floor", "{:.1f}"),
-                 ("min_share", "min share", "{:.3f}"), ("entropy_bits", "entropy", "{:.2f}"),
-                 ("accuracy", "label acc", "{:.3f}"), ("precision", "precision", "{:.3f}"),
-                 ("recall", "recall", "{:.3f}"))
+TABLE_COLUMNS = (
+    ("n", "n", "{:.0f}"),
+    ("fid", "FID", "{:.2f}"),
+    ("fid_ratio", "FID/floor", "{:.1f}"),
+    ("min_share", "min share", "{:.3f}"),
+    ("entropy_bits", "entropy", "{:.2f}"),
+    ("accuracy", "label acc", "{:.3f}"),
+    ("precision", "precision", "{:.3f}"),
+    ("recall", "recall", "{:.3f}"),
+)
 
 
 def metrics_table(results, reference=True, columns=TABLE_COLUMNS):
@@ -314,11 +357,14 @@ def metrics_table(results, reference=True, columns=TABLE_COLUMNS):
     for name, r in rows.items():
         table.append([name, *("-" if r.get(k) is None or np.isnan(r[k]) else f.format(r[k]) for k, _, f in columns)])
     widths = [max(map(len, column)) for column in zip(*table)]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-             for row in table]
+    lines = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in table
+    ]
     lines.insert(1, "-" * len(lines[0]))
-    lines.append(f"FID/floor: FID over that of the same number of real training digits (1 = as good as real data); "
-                 f"entropy max {math.log2(NUM_CLASSES):.2f} bits.")
+    lines.append(
+        f"FID/floor: FID over that of the same number of real training digits (1 = as good as real data); "
+        f"entropy max {math.log2(NUM_CLASSES):.2f} bits."
+    )
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 ``check(globals(), notebook)`` runs right after the ``parameters`` cell; a bad value raises ``ParameterError``
 naming the parameter, the value and what is allowed. Epoch settings past ``EPOCHS`` are cut to it, with a note.
 """
+
 import numbers
 from pathlib import Path
 
@@ -24,25 +25,32 @@ def _is(value, kind):
 
 def whole(minimum=1, maximum=None):
     """Rule: a whole number in [minimum, maximum]; either bound may name another parameter."""
+
     def rule(name, value, p):
         low, top = (p[b] if isinstance(b, str) else b for b in (minimum, maximum))
         if not _is(value, numbers.Integral) or value < low or (top is not None and value > top):
             _fail(name, value, f"a whole number >= {low}" + (f" and <= {top}" if top is not None else ""))
         return int(value)
+
     return rule
 
 
 def real(low=None, high=None, low_open=False, high_open=False):
     """Rule: a real number inside the given bounds, returned as float."""
-    bounds = [f"{'>' if low_open else '>='} {low}"] * (low is not None) + \
-        [f"{'<' if high_open else '<='} {high}"] * (high is not None)
+    bounds = [f"{'>' if low_open else '>='} {low}"] * (low is not None) + [f"{'<' if high_open else '<='} {high}"] * (
+        high is not None
+    )
     allowed = " ".join(["a number", " and ".join(bounds)]).strip()
 
     def rule(name, value, p):
-        if not _is(value, numbers.Real) or (low is not None and (value <= low if low_open else value < low)) or \
-                (high is not None and (value >= high if high_open else value > high)):
+        if (
+            not _is(value, numbers.Real)
+            or (low is not None and (value <= low if low_open else value < low))
+            or (high is not None and (value >= high if high_open else value > high))
+        ):
             _fail(name, value, allowed)
         return float(value)
+
     return rule
 
 
@@ -55,10 +63,12 @@ def flag(name, value, p):
 
 def one_of(*choices):
     """Rule: one of ``choices``."""
+
     def rule(name, value, p):
         if value not in choices:
             _fail(name, value, "one of " + ", ".join(map(repr, choices)))
         return value
+
     return rule
 
 
@@ -70,24 +80,36 @@ def _list(name, value, ok, allowed):
 
 def epoch_list(epochs_name="EPOCHS"):
     """Rule: a list of epochs; those past ``EPOCHS`` are dropped with a note, and ``EPOCHS`` itself is kept."""
+
     def rule(name, value, p):
-        _list(name, value, lambda v: _is(v, numbers.Integral) and v >= 0,
-              "a non-empty list of whole numbers >= 0, for example [0, 1, 5]")
+        _list(
+            name,
+            value,
+            lambda v: _is(v, numbers.Integral) and v >= 0,
+            "a non-empty list of whole numbers >= 0, for example [0, 1, 5]",
+        )
         last = p[epochs_name]
         kept = sorted({int(v) for v in value if v <= last})
         if len(kept) < len(set(value)):
             kept = sorted(set(kept) | {last})
             print(f"note: {name} cut to {kept} ({epochs_name} = {last}).")
         return kept
+
     return rule
 
 
 def real_list(low=0, high=1):
     """Rule: a non-empty list of numbers in (low, high)."""
+
     def rule(name, value, p):
-        _list(name, value, lambda v: _is(v, numbers.Real) and low < v < high,
-              f"a non-empty list of numbers > {low} and < {high}, for example [0.0002, 0.001]")
+        _list(
+            name,
+            value,
+            lambda v: _is(v, numbers.Real) and low < v < high,
+            f"a non-empty list of numbers > {low} and < {high}, for example [0.0002, 0.001]",
+        )
         return [float(v) for v in value]
+
     return rule
 
 
@@ -100,11 +122,13 @@ def multiple_of_10(name, value, p):
 
 def capped(epochs_name="EPOCHS"):
     """Rule: a whole number >= 0, cut to ``EPOCHS`` with a note (0 switches the feature off)."""
+
     def rule(name, value, p):
         value, last = whole(0)(name, value, p), p[epochs_name]
         if value > last:
             print(f"note: {name} cut from {value} to {last} ({epochs_name} = {last}).")
         return min(value, last)
+
     return rule
 
 
@@ -117,18 +141,43 @@ def folder(name, value, p):
 
 # One rule per parameter name, shared by every notebook that has the parameter (checked in this order).
 RULES = {
-    "EPOCHS": whole(1), "BATCH_SIZE": whole(1, 60000), "SEED": whole(0), "TRAIN_IMAGES": whole("BATCH_SIZE", 60000),
-    "LEARNING_RATE": real(0, 1, low_open=True), "BETA_1": real(0, 1, high_open=True),
-    "LATENT_DIM": whole(1, 1024), "D_OUTPUT": one_of("two_node", "logit"),
-    "G_LOSS": one_of("nonsaturating", "saturating"), "STABILIZE": flag, "LABEL_SMOOTHING": real(0, 0.5),
-    "COMPARE_EPOCHS": capped(), "SNAPSHOT_EPOCHS": epoch_list(), "VAL_EVERY": whole(1), "SCORE_EVERY": capped(),
-    "EVAL_SAMPLES": multiple_of_10, "RESUME": flag, "WIDTH": whole(8, 512), "EMA_DECAY": real(0, 1, high_open=True),
-    "LABEL_PLANES": flag, "PROJECTION": flag, "PRECISION": one_of("auto", "float32", "mixed_bfloat16", "mixed_float16"),
-    "TOY_STEPS": whole(2), "D_ALONE_STEPS": whole(1),
-    "SWEEP_LEARNING_RATES": real_list(), "SWEEP_BETA_1": real_list(), "SWEEP_EPOCHS": whole(1),
-    "DCGAN_SWEEP_EPOCHS": whole(0), "FAILURE_LEARNING_RATE": real(0, 1), "SWEEP_STABILIZE": flag, "TRAIN_MISSING": flag,
-    "DETERMINISTIC": flag, "FIG_FORMAT": one_of("png", "pdf", "svg"),
-    "RUN_DIR": folder, "FIG_DIR": folder, "DENSE_RUN_DIR": folder, "DCGAN_RUN_DIR": folder,
+    "EPOCHS": whole(1),
+    "BATCH_SIZE": whole(1, 60000),
+    "SEED": whole(0),
+    "TRAIN_IMAGES": whole("BATCH_SIZE", 60000),
+    "LEARNING_RATE": real(0, 1, low_open=True),
+    "BETA_1": real(0, 1, high_open=True),
+    "LATENT_DIM": whole(1, 1024),
+    "D_OUTPUT": one_of("two_node", "logit"),
+    "G_LOSS": one_of("nonsaturating", "saturating"),
+    "STABILIZE": flag,
+    "LABEL_SMOOTHING": real(0, 0.5),
+    "COMPARE_EPOCHS": capped(),
+    "SNAPSHOT_EPOCHS": epoch_list(),
+    "VAL_EVERY": whole(1),
+    "SCORE_EVERY": capped(),
+    "EVAL_SAMPLES": multiple_of_10,
+    "RESUME": flag,
+    "WIDTH": whole(8, 512),
+    "EMA_DECAY": real(0, 1, high_open=True),
+    "LABEL_PLANES": flag,
+    "PROJECTION": flag,
+    "PRECISION": one_of("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+    "TOY_STEPS": whole(2),
+    "D_ALONE_STEPS": whole(1),
+    "SWEEP_LEARNING_RATES": real_list(),
+    "SWEEP_BETA_1": real_list(),
+    "SWEEP_EPOCHS": whole(1),
+    "DCGAN_SWEEP_EPOCHS": whole(0),
+    "FAILURE_LEARNING_RATE": real(0, 1),
+    "SWEEP_STABILIZE": flag,
+    "TRAIN_MISSING": flag,
+    "DETERMINISTIC": flag,
+    "FIG_FORMAT": one_of("png", "pdf", "svg"),
+    "RUN_DIR": folder,
+    "FIG_DIR": folder,
+    "DENSE_RUN_DIR": folder,
+    "DCGAN_RUN_DIR": folder,
 }
 
 
@@ -140,8 +189,10 @@ def writable_dir(name, path):
         (p / ".write_test").write_text("ok")
         (p / ".write_test").unlink()
     except OSError as e:
-        raise ParameterError(f"{name} = {str(path)!r} is not allowed: {name} must be a folder this user can write to "
-                             f"({e.strerror or e}); pass another folder, for example -p {name} /tmp/gan_runs.") from None
+        raise ParameterError(
+            f"{name} = {str(path)!r} is not allowed: {name} must be a folder this user can write to "
+            f"({e.strerror or e}); pass another folder, for example -p {name} /tmp/gan_runs."
+        ) from None
     return p.resolve()
 
 

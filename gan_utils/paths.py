@@ -1,5 +1,6 @@
 """Where a notebook's runs and figures go (01_background): ``runs/<notebook>/`` and ``figures/<notebook>/`` under
 the project or under ``$GAN_OUTPUT_ROOT`` (the tests use it); never the current working directory."""
+
 import os
 from pathlib import Path
 

@@ -2,6 +2,7 @@
 
 ``save_fig`` writes into the notebook's ``FIG_DIR`` and refuses a missing folder.
 """
+
 import json
 import re
 from collections import Counter
@@ -36,8 +37,9 @@ def save_fig(fig, name, fig_dir, fmt="png", dpi=DPI):
     return path
 
 
-def image_grid(images, nrows=None, ncols=None, ax=None, row_labels=None, col_labels=None,
-               title=None, pad=1, cmap="gray_r"):
+def image_grid(
+    images, nrows=None, ncols=None, ax=None, row_labels=None, col_labels=None, title=None, pad=1, cmap="gray_r"
+):
     """Draw uint8 or [-1, 1] digits (N, 28, 28[, 1]) as one tiled image, row by row; returns the Axes (01)."""
     x = np.asarray(images)
     x = x[..., 0] if x.ndim == 4 else x
@@ -49,7 +51,7 @@ def image_grid(images, nrows=None, ncols=None, ax=None, row_labels=None, col_lab
     canvas = np.zeros((nrows * (h + pad) - pad, ncols * (w + pad) - pad), dtype=np.float32)
     for i in range(min(n, nrows * ncols)):
         r, c = divmod(i, ncols)
-        canvas[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = x[i]
+        canvas[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = x[i]
     if ax is None:
         _, ax = plt.subplots(figsize=(max(2.0, ncols * 0.45), max(2.0, nrows * 0.45)))
     ax.imshow(canvas, cmap=cmap, vmin=0, vmax=255, interpolation="nearest")
@@ -79,14 +81,37 @@ def save_gif(snapshots, name, fig_dir, nrows=10, fps=2, title_fmt="epoch {}"):
     return path
 
 
-_MODIFIERS = {"Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "BatchNormalization",
-              "LayerNormalization", "Dropout"}
-_WORDS = {"InputLayer": "{name} ({shape})", "Dense": "Dense {units}{extra}", "Activation": "{act}",
-          "BatchNormalization": "BatchNorm", "Dropout": "Dropout {rate}", "LeakyReLU": "LeakyReLU {negative_slope}",
-          "UpSampling2D": "UpSampling {size[0]}×{size[1]}",
-          "Conv": "{kind} {filters}, {kernel_size[0]}×{kernel_size[1]}, stride {strides[0]}{extra}"}
-_COLORS = {"InputLayer": "#dbe9f6", "Dense": "#fde2c8", "Conv2D": "#fde2c8", "Conv2DTranspose": "#fde2c8",
-           "Concatenate": "#d9f0d3", "Add": "#d9f0d3", "Dot": "#d9f0d3", "Multiply": "#d9f0d3"}
+_MODIFIERS = {
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "PReLU",
+    "Softmax",
+    "BatchNormalization",
+    "LayerNormalization",
+    "Dropout",
+}
+_WORDS = {
+    "InputLayer": "{name} ({shape})",
+    "Dense": "Dense {units}{extra}",
+    "Activation": "{act}",
+    "BatchNormalization": "BatchNorm",
+    "Dropout": "Dropout {rate}",
+    "LeakyReLU": "LeakyReLU {negative_slope}",
+    "UpSampling2D": "UpSampling {size[0]}×{size[1]}",
+    "Conv": "{kind} {filters}, {kernel_size[0]}×{kernel_size[1]}, stride {strides[0]}{extra}",
+}
+_COLORS = {
+    "InputLayer": "#dbe9f6",
+    "Dense": "#fde2c8",
+    "Conv2D": "#fde2c8",
+    "Conv2DTranspose": "#fde2c8",
+    "Concatenate": "#d9f0d3",
+    "Add": "#d9f0d3",
+    "Dot": "#d9f0d3",
+    "Multiply": "#d9f0d3",
+}
 
 
 def _describe(layer):
@@ -105,8 +130,10 @@ def _describe(layer):
 def _blocks(model):
     """Blocks in ``model.layers`` order (topological): a layer with the activation, normalization and reshape layers
     it alone feeds. Each has its first layer's ``kind``, lines of ``text`` and the blocks that are its ``inputs``."""
-    inbound = {c["name"]: re.findall(r'"keras_history": \["([^"]+)"', json.dumps(c.get("inbound_nodes", [])))
-               for c in model.get_config()["layers"]}
+    inbound = {
+        c["name"]: re.findall(r'"keras_history": \["([^"]+)"', json.dumps(c.get("inbound_nodes", [])))
+        for c in model.get_config()["layers"]
+    }
     uses = Counter(n for src in inbound.values() for n in src)
     blocks, block_of = [], {}
     for layer in model.layers:
@@ -116,14 +143,20 @@ def _blocks(model):
             if kind in _MODIFIERS and blocks[b]["last"] in _MODIFIERS:
                 blocks[b]["text"][-1] += ", " + words
             elif kind in ("Reshape", "Flatten") and blocks[b]["last"] in ("Dense", "InputLayer"):
-                blocks[b]["text"][-1] += words[len(kind):]
+                blocks[b]["text"][-1] += words[len(kind) :]
             else:
                 blocks[b]["text"] += words.split("\n")
             blocks[b]["last"] = kind
         else:
             b = len(blocks)
-            blocks.append({"kind": kind, "last": kind, "text": words.split("\n"),
-                           "inputs": list(dict.fromkeys(block_of[s] for s in src))})
+            blocks.append(
+                {
+                    "kind": kind,
+                    "last": kind,
+                    "text": words.split("\n"),
+                    "inputs": list(dict.fromkeys(block_of[s] for s in src)),
+                }
+            )
         block_of[layer.name] = b
     return blocks
 
@@ -175,8 +208,17 @@ def plot_architecture(models, titles=None, fig_width=None):
         ax.axis("off")
         ax.set_title(f"{title}\n{model.count_params():,} parameters", fontsize=11)
         for (b, _, _), (x, y, w, h) in zip(boxes, geo):
-            ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.05",
-                                        fc=_COLORS.get(blocks[b]["kind"], "#eeeeee"), ec="#555555", lw=0.8))
+            ax.add_patch(
+                FancyBboxPatch(
+                    (x - w / 2, y - h / 2),
+                    w,
+                    h,
+                    boxstyle="round,pad=0,rounding_size=0.05",
+                    fc=_COLORS.get(blocks[b]["kind"], "#eeeeee"),
+                    ec="#555555",
+                    lw=0.8,
+                )
+            )
             ax.text(x, y, "\n".join(blocks[b]["text"]), ha="center", va="center", fontsize=8, linespacing=1.35)
         for p, b in arrows:
             (xp, yp, wp, hp), (xb, yb, wb, hb) = geo[p], geo[b]
@@ -187,19 +229,28 @@ def plot_architecture(models, titles=None, fig_width=None):
             else:  # out of the main column to the right, then down into a side block
                 pts = [(xp + wp / 2, yp), (xb, yp), (xb, yb + hb / 2)]
             ax.plot(*zip(*pts[:-1]), color="#444444", lw=0.8)
-            ax.annotate("", pts[-1], pts[-2], arrowprops=dict(arrowstyle="-|>", color="#444444", lw=0.8,
-                                                              mutation_scale=9, shrinkA=0, shrinkB=0))
+            ax.annotate(
+                "",
+                pts[-1],
+                pts[-2],
+                arrowprops=dict(arrowstyle="-|>", color="#444444", lw=0.8, mutation_scale=9, shrinkA=0, shrinkB=0),
+            )
         panels.append((ax, max(xs[-1] + col_w[-1] / 2, len(title) * 0.09), ys[-1] + row_h[-1] / 2))
     height = max(h for *_, h in panels) + 1.1  # inches, with room for the titles and the note
     used = sum(w for _, w, _ in panels) + 0.5 * (len(panels) - 1)
     fig.set_size_inches(max(used + 0.4, fig_width or 0), height)
     left = (fig.get_figwidth() - used) / 2
     for ax, width, _ in panels:  # side by side, 0.5 inch apart, one data unit an inch
-        ax.set(position=(left / fig.get_figwidth(), 0.4 / height, width / fig.get_figwidth(), 1 - 1.1 / height),
-               xlim=(0, width), ylim=(1.1 - height, 0))
+        ax.set(
+            position=(left / fig.get_figwidth(), 0.4 / height, width / fig.get_figwidth(), 1 - 1.1 / height),
+            xlim=(0, width),
+            ylim=(1.1 - height, 0),
+        )
         left += width + 0.5
-    note = "Each block: a layer with the activation, normalization and dropout layers that follow it; → output shape " \
+    note = (
+        "Each block: a layer with the activation, normalization and dropout layers that follow it; → output shape "
         "(batch left out)." + (" An input used in several places is drawn beside each block it enters." * repeated)
+    )
     fig.text(0.5, 0.15 / height, note, ha="center", fontsize=8, color="#444444")
     return fig
 
@@ -223,8 +274,9 @@ def plot_d_confidence(history, ax_fake, ax_real, label=None, window=5, color=Non
     it = np.array([r["iteration"] for r in history if r.get("val_d_fake") is not None], dtype=np.float64)
     s = float(label_smoothing)
     for ax, key, flip, title, sym, eq in (
-            (ax_fake, "val_d_fake", True, "generated digits are fake", "1 - D(G(z))", 0.5 + s / 2),
-            (ax_real, "val_d_real", False, "real digits are real", "D(x)", 0.5 - s / 2)):
+        (ax_fake, "val_d_fake", True, "generated digits are fake", "1 - D(G(z))", 0.5 + s / 2),
+        (ax_real, "val_d_real", False, "real digits are real", "D(x)", 0.5 - s / 2),
+    ):
         v = np.array([r[key] for r in history if r.get(key) is not None], dtype=np.float64)
         v = 1.0 - v if flip else v
         pts = ax.plot(it, v, ".", ms=3, alpha=0.35, color=color)
@@ -232,10 +284,20 @@ def plot_d_confidence(history, ax_fake, ax_real, label=None, window=5, color=Non
         ax.axhline(0.5, color="k", ls="--", lw=0.8)
         if s:
             ax.axhline(eq, color="k", ls=":", lw=0.9)
-            ax.annotate(f"equilibrium with label smoothing {s:g}: {eq:g}", (0.02, eq),
-                        xycoords=("axes fraction", "data"), xytext=(0, 3), textcoords="offset points", fontsize=8)
-        ax.set(ylim=(-0.02, 1.02), xlabel="iteration", ylabel=f"mean {sym}, validation",
-               title=f"D's confidence that {title}")
+            ax.annotate(
+                f"equilibrium with label smoothing {s:g}: {eq:g}",
+                (0.02, eq),
+                xycoords=("axes fraction", "data"),
+                xytext=(0, 3),
+                textcoords="offset points",
+                fontsize=8,
+            )
+        ax.set(
+            ylim=(-0.02, 1.02),
+            xlabel="iteration",
+            ylabel=f"mean {sym}, validation",
+            title=f"D's confidence that {title}",
+        )
     return ax_fake, ax_real
 
 

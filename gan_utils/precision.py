@@ -1,5 +1,6 @@
 """Choosing the numeric precision of training (02, 03): ``"auto"`` picks mixed_bfloat16 on CPUs with native bfloat16
 (AVX512_BF16 or AMX), mixed_float16 (loss-scaled) on GPUs of compute capability 7.0 or newer, else float32."""
+
 import keras
 import tensorflow as tf
 

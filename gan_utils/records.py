@@ -2,6 +2,7 @@
 ``quality.csv``, ``snapshots.npz`` (the fixed-noise grid), ``metrics.json``, ``checkpoint.npz`` and
 ``generator.keras``, each written atomically.
 """
+
 import csv
 import io
 import json
@@ -114,8 +115,11 @@ def save_metrics(run_dir, scores, run=None):
     """Write the final scores (and timing) of a run to ``run_dir/metrics.json`` (02, 03)."""
     out = {k: v for k, v in scores.items() if isinstance(v, (int, float, list, dict))}
     if run is not None and run.epoch_log:
-        out.update(epochs=int(run.epoch_log[-1]["epoch"]), train_seconds=float(run.train_seconds),
-                   seconds_per_epoch=float(np.median([r["seconds"] for r in run.epoch_log])))
+        out.update(
+            epochs=int(run.epoch_log[-1]["epoch"]),
+            train_seconds=float(run.train_seconds),
+            seconds_per_epoch=float(np.median([r["seconds"] for r in run.epoch_log])),
+        )
     if resource is not None:  # this kernel's peak resident memory so far (Linux reports KiB)
         out["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     atomic_write_text(Path(run_dir) / "metrics.json", json.dumps(out, indent=1, default=float))

@@ -1,4 +1,5 @@
 """Seeding, recording what a run was made with, and writing files atomically (every notebook)."""
+
 import json
 import os
 import platform
@@ -42,10 +43,17 @@ def environment_info():
     import matplotlib
     import tensorflow as tf
 
-    return {"python": sys.version.split()[0], "numpy": np.__version__, "tensorflow": tf.__version__,
-            "keras": keras.__version__, "matplotlib": matplotlib.__version__, "platform": platform.platform(),
-            "cpu": cpu_model(), "cpu_count": os.cpu_count(),
-            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
+    return {
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "matplotlib": matplotlib.__version__,
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+    }
 
 
 def atomic_write(path, write, mode="wb"):
@@ -71,15 +79,35 @@ def atomic_write_text(path, text):
 
 def write_run_info(run_dir, params, seed, notebook, extra=None):
     """Record parameters, seed and library versions in ``run_dir/run_info.json`` (01)."""
-    info = {"notebook": notebook, "seed": seed, "parameters": params, "environment": environment_info(),
-            "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"), **(extra or {})}
+    info = {
+        "notebook": notebook,
+        "seed": seed,
+        "parameters": params,
+        "environment": environment_info(),
+        "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        **(extra or {}),
+    }
     return atomic_write_text(Path(run_dir) / "run_info.json", json.dumps(info, indent=2, default=str))
 
 
 # Parameters that may change between an interrupted run and its resume: they do not change the training itself.
-NOT_IN_FINGERPRINT = frozenset({"EPOCHS", "RESUME", "RUN_DIR", "FIG_DIR", "SNAPSHOT_EPOCHS", "VAL_EVERY", "SCORE_EVERY",
-                                "EVAL_SAMPLES", "COMPARE_EPOCHS", "DENSE_RUN_DIR", "DCGAN_RUN_DIR", "FIG_FORMAT",
-                                "DETERMINISTIC"})
+NOT_IN_FINGERPRINT = frozenset(
+    {
+        "EPOCHS",
+        "RESUME",
+        "RUN_DIR",
+        "FIG_DIR",
+        "SNAPSHOT_EPOCHS",
+        "VAL_EVERY",
+        "SCORE_EVERY",
+        "EVAL_SAMPLES",
+        "COMPARE_EPOCHS",
+        "DENSE_RUN_DIR",
+        "DCGAN_RUN_DIR",
+        "FIG_FORMAT",
+        "DETERMINISTIC",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -109,5 +137,10 @@ class RunConfig:
 
     def write(self, run_dir, extra=None):
         """Write ``run_dir/run_info.json``: parameters, seed, library versions, machine."""
-        return write_run_info(run_dir, dict(self.parameters), self.get("SEED", 0), self.notebook,
-                              dict(extra or {}, fingerprint=self.fingerprint()))
+        return write_run_info(
+            run_dir,
+            dict(self.parameters),
+            self.get("SEED", 0),
+            self.notebook,
+            dict(extra or {}, fingerprint=self.fingerprint()),
+        )

@@ -3,6 +3,7 @@ overrides (README). A parameter that a notebook lacks, or a value its rules refu
 executes; only the classroom preset writes the committed ``figures/<notebook>/``, the paper and smoke presets write
 under ``runs/<preset>/``, and each custom run (any override) under its own ``runs/custom/<name>/``.
 """
+
 import argparse
 import ast
 import contextlib
@@ -31,28 +32,60 @@ NOTEBOOKS = ("01_background", "02_dense_gan", "03_conditional_dcgan", "04_conver
 PRESETS = {
     "classroom": {},
     "paper": {
-        "02_dense_gan": {"EPOCHS": 100, "SNAPSHOT_EPOCHS": [0, 5, 10, 15, 20, 25, 50, 100], "COMPARE_EPOCHS": 100,
-                         "SCORE_EVERY": 5, "VAL_EVERY": 25, "RESUME": True},
-        "03_conditional_dcgan": {"EPOCHS": 100, "SNAPSHOT_EPOCHS": [0, 5, 10, 15, 20, 25], "SCORE_EVERY": 5,
-                                 "VAL_EVERY": 25, "RESUME": True},
+        "02_dense_gan": {
+            "EPOCHS": 100,
+            "SNAPSHOT_EPOCHS": [0, 5, 10, 15, 20, 25, 50, 100],
+            "COMPARE_EPOCHS": 100,
+            "SCORE_EVERY": 5,
+            "VAL_EVERY": 25,
+            "RESUME": True,
+        },
+        "03_conditional_dcgan": {
+            "EPOCHS": 100,
+            "SNAPSHOT_EPOCHS": [0, 5, 10, 15, 20, 25],
+            "SCORE_EVERY": 5,
+            "VAL_EVERY": 25,
+            "RESUME": True,
+        },
         "04_convergence_analysis": {"SWEEP_EPOCHS": 25, "DCGAN_SWEEP_EPOCHS": 10},
     },
     "smoke": {
         "01_background": {"TOY_STEPS": 60, "D_ALONE_STEPS": 60},
-        "02_dense_gan": {"EPOCHS": 1, "TRAIN_IMAGES": 2560, "SNAPSHOT_EPOCHS": [0, 1], "COMPARE_EPOCHS": 1,
-                         "SCORE_EVERY": 1, "EVAL_SAMPLES": 500, "VAL_EVERY": 5},
-        "03_conditional_dcgan": {"EPOCHS": 1, "TRAIN_IMAGES": 1280, "SNAPSHOT_EPOCHS": [0, 1], "SCORE_EVERY": 1,
-                                 "EVAL_SAMPLES": 500, "VAL_EVERY": 5},
-        "04_convergence_analysis": {"SWEEP_EPOCHS": 1, "DCGAN_SWEEP_EPOCHS": 1, "TRAIN_IMAGES": 1280,
-                                    "EVAL_SAMPLES": 500},
+        "02_dense_gan": {
+            "EPOCHS": 1,
+            "TRAIN_IMAGES": 2560,
+            "SNAPSHOT_EPOCHS": [0, 1],
+            "COMPARE_EPOCHS": 1,
+            "SCORE_EVERY": 1,
+            "EVAL_SAMPLES": 500,
+            "VAL_EVERY": 5,
+        },
+        "03_conditional_dcgan": {
+            "EPOCHS": 1,
+            "TRAIN_IMAGES": 1280,
+            "SNAPSHOT_EPOCHS": [0, 1],
+            "SCORE_EVERY": 1,
+            "EVAL_SAMPLES": 500,
+            "VAL_EVERY": 5,
+        },
+        "04_convergence_analysis": {
+            "SWEEP_EPOCHS": 1,
+            "DCGAN_SWEEP_EPOCHS": 1,
+            "TRAIN_IMAGES": 1280,
+            "EVAL_SAMPLES": 500,
+        },
     },
 }
 
 # Measured wall-clock minutes per notebook on a 2-core CPU (docs/results.md), for the plan's estimate; overrides
 # scale the part that trains (see ``estimate``).
 EXPECTED_MINUTES = {
-    "classroom": {"01_background": 0.5, "02_dense_gan": 4.4, "03_conditional_dcgan": 8.6,
-                  "04_convergence_analysis": 6.7},
+    "classroom": {
+        "01_background": 0.5,
+        "02_dense_gan": 4.4,
+        "03_conditional_dcgan": 8.6,
+        "04_convergence_analysis": 6.7,
+    },
     # paper: measured end to end on 2026-11-29 (slow machine; 03's epochs took 52-112 s as its speed varied)
     "paper": {"01_background": 0.5, "02_dense_gan": 39, "03_conditional_dcgan": 137, "04_convergence_analysis": 35},
     "smoke": {"01_background": 0.5, "02_dense_gan": 0.5, "03_conditional_dcgan": 0.7, "04_convergence_analysis": 1},
@@ -88,7 +121,7 @@ def select(only):
     return [n for n in NOTEBOOKS if not only or n.startswith(tuple(only))]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def notebook_parameters(name):
     """The parameters a notebook declares in its ``parameters`` cell, via papermill (README)."""
     import papermill
@@ -129,8 +162,10 @@ def _work(name, p):
         return images * p["EPOCHS"] * DCGAN_EPOCH_IN_DENSE_EPOCHS
     if name == "04_convergence_analysis":
         rates = len(p["SWEEP_LEARNING_RATES"])
-        return images * (rates * len(p["SWEEP_BETA_1"]) * p["SWEEP_EPOCHS"]
-                         + rates * p["DCGAN_SWEEP_EPOCHS"] * DCGAN_EPOCH_IN_DENSE_EPOCHS)
+        return images * (
+            rates * len(p["SWEEP_BETA_1"]) * p["SWEEP_EPOCHS"]
+            + rates * p["DCGAN_SWEEP_EPOCHS"] * DCGAN_EPOCH_IN_DENSE_EPOCHS
+        )
     return None
 
 
@@ -153,16 +188,19 @@ def plan(preset, names, overrides=()):
     for n in names:
         unknown = sorted(set(result[n]) - set(notebook_parameters(n)))
         if unknown:
-            raise ContractError(f"preset {preset!r} sets {unknown} for {n}, which has no such parameter; "
-                                f"valid names: {', '.join(notebook_parameters(n))}.")
+            raise ContractError(
+                f"preset {preset!r} sets {unknown} for {n}, which has no such parameter; "
+                f"valid names: {', '.join(notebook_parameters(n))}."
+            )
     for key, value in overrides:
         target, _, name = key.rpartition(":")
         targets = [n for n in select([target]) if n in names] if target else names
         hits = [n for n in targets if name in notebook_parameters(n)]
         if not hits:
             valid = sorted({p for n in targets for p in notebook_parameters(n)})
-            raise ContractError(f"-p {key}: no selected notebook has a parameter {name!r}; valid names: "
-                                f"{', '.join(valid)}.")
+            raise ContractError(
+                f"-p {key}: no selected notebook has a parameter {name!r}; valid names: {', '.join(valid)}."
+            )
         for n in hits:
             result[n][name] = value
     for n in names:
@@ -186,8 +224,11 @@ def parameters(preset, names, overrides=(), figures=None, name=None):
     ``runs/<label>/``, a custom run under ``runs/custom/<name>/`` (``name``: default the date and time)."""
     params = plan(preset, names, overrides)
     neutral = LOCATIONS + ("RESUME",)
-    custom = any(k not in neutral and (k, v) not in PRESETS[preset].get(n, {}).items()
-                 for n, p in params.items() for k, v in p.items())
+    custom = any(
+        k not in neutral and (k, v) not in PRESETS[preset].get(n, {}).items()
+        for n, p in params.items()
+        for k, v in p.items()
+    )
     label = "custom" if custom else preset
     runs = None if label == "classroom" else paths.output_root() / "runs" / label
     if label == "custom":
@@ -195,8 +236,11 @@ def parameters(preset, names, overrides=(), figures=None, name=None):
     figs = paths.output_root() / "figures" / "paper" if label == "paper" else runs and runs / "figures"
     figs = Path(figures).expanduser().resolve() if figures else figs
     for n in names:
-        wanted = {"FIG_DIR": figs and figs / n, "RUN_DIR": runs and runs / n,
-                  **{k: runs and runs / up for k, up in UPSTREAM.items()}}
+        wanted = {
+            "FIG_DIR": figs and figs / n,
+            "RUN_DIR": runs and runs / n,
+            **{k: runs and runs / up for k, up in UPSTREAM.items()},
+        }
         for k, v in wanted.items():
             if v is not None and k in notebook_parameters(n):
                 params[n].setdefault(k, str(v))
@@ -216,11 +260,15 @@ def precision_on_this_machine(values):
     return (asked, *precision.choose(asked))
 
 
-PAPERMILL_LINE = re.compile(r"Executing Cell|Ending Cell|Executing notebook with kernel|Input Notebook:|"
-                            r"Output Notebook:|Working directory:")
+PAPERMILL_LINE = re.compile(
+    r"Executing Cell|Ending Cell|Executing notebook with kernel|Input Notebook:|"
+    r"Output Notebook:|Working directory:"
+)
 EPOCH_LINE = re.compile(r"epoch (\d+/\d+)\s+[\d.]+ s\s+(ETA \d+ s)")
-KEEP_LINE = re.compile(r"note:|Findings|Notebook finished|Resumed from|Interrupted|The run in .* nothing to train|"
-                       r"\S+: (executing|reusing) |Training epochs \S+ of .*records in ")
+KEEP_LINE = re.compile(
+    r"note:|Findings|Notebook finished|Resumed from|Interrupted|The run in .* nothing to train|"
+    r"\S+: (executing|reusing) |Training epochs \S+ of .*records in "
+)
 
 
 class KernelLog(logging.Handler):
@@ -259,8 +307,10 @@ def _failure_report(name, err, log, notebook, log_file, tail=80):
     (papermill's PapermillExecutionError carries them; another error has only its type and message)."""
     index, count = getattr(err, "cell_index", None), getattr(err, "exec_count", None)
     where = "a cell" if index is None else f"cell {index}" + ("" if count is None else f" (In [{count}])")
-    out = [f"\nFAILED: {name} failed in {where}: {getattr(err, 'ename', type(err).__name__)}: "
-           f"{getattr(err, 'evalue', err)}"]
+    out = [
+        f"\nFAILED: {name} failed in {where}: {getattr(err, 'ename', type(err).__name__)}: "
+        f"{getattr(err, 'evalue', err)}"
+    ]
     if log.mode != "verbose" and log.lines:
         out += [f"--- last {min(tail, len(log.lines))} lines of the kernel's output (all: {log_file}) ---"]
         out += log.lines[-tail:]
@@ -286,18 +336,33 @@ def _stderr_to(path):
 
 def main(argv=None):
     """The command line: print the plan, run each notebook, print and save the summary (README)."""
-    ap = argparse.ArgumentParser(prog="python -m gan_utils.run", description=__doc__, epilog="example: "
-                                 "python -m gan_utils.run --preset smoke --only 02 03 -p 03:SNAPSHOT_EPOCHS '[0, 1]'")
+    ap = argparse.ArgumentParser(
+        prog="python -m gan_utils.run",
+        description=__doc__,
+        epilog="example: python -m gan_utils.run --preset smoke --only 02 03 -p 03:SNAPSHOT_EPOCHS '[0, 1]'",
+    )
     ap.add_argument("--preset", default="classroom", help=f"one of {', '.join(PRESETS)} (default: classroom)")
     ap.add_argument("--only", nargs="+", default=[], metavar="NB", help="run only these notebooks (e.g. 02 03)")
-    ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                    help="override a parameter (NAME or NN:NAME for one notebook); VALUE is a Python literal")
+    ap.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a parameter (NAME or NN:NAME for one notebook); VALUE is a Python literal",
+    )
     ap.add_argument("--figures", default=None, metavar="DIR", help="write figures to DIR/<notebook>/")
     ap.add_argument("--out", default=None, help="folder for the executed notebooks (default: runs/executed/LABEL)")
-    ap.add_argument("--name", default=None, help="a custom run's folder name under runs/custom/ (default: the date "
-                    "and time; give an earlier run's name with -p RESUME True to continue it)")
-    ap.add_argument("--check", action="store_true", help="check the plan, the parameter names and their values; "
-                    "run nothing")
+    ap.add_argument(
+        "--name",
+        default=None,
+        help="a custom run's folder name under runs/custom/ (default: the date "
+        "and time; give an earlier run's name with -p RESUME True to continue it)",
+    )
+    ap.add_argument(
+        "--check", action="store_true", help="check the plan, the parameter names and their values; run nothing"
+    )
     log_mode = ap.add_mutually_exclusive_group()
     log_mode.add_argument("--verbose", action="store_true", help="stream every line of the notebooks' output")
     log_mode.add_argument("--quiet", action="store_true", help="print nothing but the plan and the summary")
@@ -313,8 +378,11 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.name and label != "custom":
-        print(f"error: --name names a custom run's folder, but this is the {label!r} preset without overrides; "
-              "drop --name.", file=sys.stderr)
+        print(
+            f"error: --name names a custom run's folder, but this is the {label!r} preset without overrides; "
+            "drop --name.",
+            file=sys.stderr,
+        )
         return 2
     runs_root = paths.output_root() / "runs"
     sub = Path(label, name) if label == "custom" else Path(label)
@@ -322,14 +390,20 @@ def main(argv=None):
     with _stderr_to(os.devnull):  # TensorFlow's start-up lines
         precisions = sorted({precision_on_this_machine(values[n][0]) for n in names if "PRECISION" in values[n][0]})
     # The measured times are bfloat16 times: a run in float32 on a CPU takes longer.
-    slower = FLOAT32_CPU_FACTOR if any(policy == "float32" and not why.startswith("a GPU")
-                                       for _, policy, why in precisions) else 1.0
+    slower = (
+        FLOAT32_CPU_FACTOR
+        if any(policy == "float32" and not why.startswith("a GPU") for _, policy, why in precisions)
+        else 1.0
+    )
     expected = sum(estimate(args.preset, n, params[n]) * (slower if n != "01_background" else 1) for n in names)
-    print(f"Plan: preset {args.preset!r}" + (" with overrides (a custom run)" if label == "custom" else "") +
-          f", {len(names)} notebook(s), about {expected:.{0 if expected >= 10 else 1}f} min on a 2-core CPU"
-          + (" (scaled by the overrides)" if label == "custom" else "")
-          + (f" (float32 on this CPU: the bfloat16 times measured, x {FLOAT32_CPU_FACTOR:g})" if slower > 1 else "")
-          + " (plus about 1 min once to train the evaluation classifier if it is not cached).")
+    print(
+        f"Plan: preset {args.preset!r}"
+        + (" with overrides (a custom run)" if label == "custom" else "")
+        + f", {len(names)} notebook(s), about {expected:.{0 if expected >= 10 else 1}f} min on a 2-core CPU"
+        + (" (scaled by the overrides)" if label == "custom" else "")
+        + (f" (float32 on this CPU: the bfloat16 times measured, x {FLOAT32_CPU_FACTOR:g})" if slower > 1 else "")
+        + " (plus about 1 min once to train the evaluation classifier if it is not cached)."
+    )
     for n in names:
         for note in values[n][1]:
             print(f"  {n}: {note}")
@@ -366,9 +440,16 @@ def main(argv=None):
         t0 = time.perf_counter()
         try:
             with contextlib.nullcontext() if mode == "verbose" else _stderr_to(log_file):
-                papermill.execute_notebook(str(notebook_path(n)), str(notebook), parameters=params[n],
-                                           kernel_name=kernel.name(), cwd=str(NOTEBOOK_DIR), log_output=True,
-                                           progress_bar=False, request_save_on_cell_execute=True)
+                papermill.execute_notebook(
+                    str(notebook_path(n)),
+                    str(notebook),
+                    parameters=params[n],
+                    kernel_name=kernel.name(),
+                    cwd=str(NOTEBOOK_DIR),
+                    log_output=True,
+                    progress_bar=False,
+                    request_save_on_cell_execute=True,
+                )
         except Exception as e:  # papermill's PapermillExecutionError carries the failing cell
             print(_failure_report(n, e, log, notebook, log_file), file=sys.stderr, flush=True)
             return 1
@@ -379,8 +460,14 @@ def main(argv=None):
         fig_dir, run_dir = where(n, params[n])
         figs = sorted(f for f in fig_dir.glob("*") if f.suffix in FIGURE_SUFFIXES)
         metrics = run_dir / "metrics.json"
-        summary.append({"notebook": n, "seconds": round(seconds, 1), "figures": [str(f) for f in figs],
-                        "metrics": json.loads(metrics.read_text()) if metrics.is_file() else None})
+        summary.append(
+            {
+                "notebook": n,
+                "seconds": round(seconds, 1),
+                "figures": [str(f) for f in figs],
+                "metrics": json.loads(metrics.read_text()) if metrics.is_file() else None,
+            }
+        )
         if mode != "quiet":
             print(f"[{i}/{len(names)}] {n} done in {seconds:.0f} s, {len(figs)} figure(s) in {fig_dir}", flush=True)
 

@@ -1,6 +1,7 @@
 """Sampling a saved generator, in Python and as ``python -m gan_utils.sample GENERATOR.keras (--per-class N | --n N)
 --seed 0 --out samples.npz``: uint8 ``images`` (N, 28, 28), plus int64 ``labels`` for a conditional generator (03).
 """
+
 import argparse
 import sys
 import zipfile
@@ -19,11 +20,17 @@ def check_generator(model, name=None):
     (N, 28, 28, 1); raises ValueError for any other model (03)."""
     ins = [tuple(t.shape) for t in getattr(model, "inputs", None) or []]
     outs = [tuple(t.shape) for t in getattr(model, "outputs", None) or []]
-    if not (len(ins) in (1, 2) and all(len(s) == 2 and s[1] for s in ins)
-            and (len(ins) == 1 or ins[1][1] == NUM_CLASSES) and outs == [(None, 28, 28, 1)]):
-        raise ValueError(f"{name or getattr(model, 'name', 'the model')} is not a generator of this series: it has "
-                         f"inputs {ins} and outputs {outs}; expected inputs [(None, latent_dim)] (unconditional) or "
-                         "[(None, latent_dim), (None, 10)] (conditional) and one output (None, 28, 28, 1).")
+    if not (
+        len(ins) in (1, 2)
+        and all(len(s) == 2 and s[1] for s in ins)
+        and (len(ins) == 1 or ins[1][1] == NUM_CLASSES)
+        and outs == [(None, 28, 28, 1)]
+    ):
+        raise ValueError(
+            f"{name or getattr(model, 'name', 'the model')} is not a generator of this series: it has "
+            f"inputs {ins} and outputs {outs}; expected inputs [(None, latent_dim)] (unconditional) or "
+            "[(None, latent_dim), (None, 10)] (conditional) and one output (None, 28, 28, 1)."
+        )
     return ins[0][1], len(ins) == 2
 
 
@@ -31,18 +38,24 @@ def load_generator(path):
     """Load a saved ``generator.keras`` (no compiling) and check it is a generator of this series (03)."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"Generator file not found: {path}. Train the notebook that saves it "
-                                "(runs/<notebook>/generator.keras) or pass the right path.")
+        raise FileNotFoundError(
+            f"Generator file not found: {path}. Train the notebook that saves it "
+            "(runs/<notebook>/generator.keras) or pass the right path."
+        )
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not a Keras model file (not a zip archive ending in .keras; truncated or "
-                         "another format?). Save the generator with model.save('generator.keras').")
+        raise ValueError(
+            f"{path} is not a Keras model file (not a zip archive ending in .keras; truncated or "
+            "another format?). Save the generator with model.save('generator.keras')."
+        )
     import keras
 
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:
-        raise ValueError(f"{path} could not be loaded as a Keras model ({type(e).__name__}: {str(e).strip()[:300]}). "
-                         "Is it truncated, or saved by another Keras version?") from None
+        raise ValueError(
+            f"{path} could not be loaded as a Keras model ({type(e).__name__}: {str(e).strip()[:300]}). "
+            "Is it truncated, or saved by another Keras version?"
+        ) from None
     check_generator(model, f"{path}: {model.name}")
     return model
 
@@ -61,8 +74,10 @@ def generate(generator, n=None, labels=None, seed=0, batch_size=500):
             raise ValueError("This generator is conditional: pass labels=array of digits 0-9 (n is their count).")
         labels = np.asarray(labels)
         if labels.ndim != 1 or not labels.size or labels.dtype.kind not in "iu" or not np.isin(labels, range(10)).all():
-            raise ValueError(f"labels must be a non-empty 1-D array of integer digits 0-9 (got dtype {labels.dtype}, "
-                             f"shape {labels.shape}).")
+            raise ValueError(
+                f"labels must be a non-empty 1-D array of integer digits 0-9 (got dtype {labels.dtype}, "
+                f"shape {labels.shape})."
+            )
         if n is not None and n != len(labels):
             raise ValueError(f"n = {n} but {len(labels)} labels: for a conditional generator leave n out.")
         n = len(labels)
@@ -76,8 +91,10 @@ def generate(generator, n=None, labels=None, seed=0, batch_size=500):
 
     z = np.random.default_rng(seed).standard_normal((int(n), latent_dim)).astype(np.float32)
     y = one_hot(labels) if conditional else None
-    batches = (z[i:i + batch_size] if y is None else [z[i:i + batch_size], y[i:i + batch_size]]
-               for i in range(0, int(n), batch_size))
+    batches = (
+        z[i : i + batch_size] if y is None else [z[i : i + batch_size], y[i : i + batch_size]]
+        for i in range(0, int(n), batch_size)
+    )
     return np.concatenate([to_uint8(keras.ops.convert_to_numpy(generator(b, training=False))) for b in batches])
 
 
@@ -102,8 +119,10 @@ def _whole(text, least=1):
 
 def main(argv=None):
     """Entry point of ``python -m gan_utils.sample`` (03)."""
-    p = argparse.ArgumentParser(prog="python -m gan_utils.sample", description="Draw digits from a saved generator "
-                                "into an .npz file; the same --seed gives the same images.")
+    p = argparse.ArgumentParser(
+        prog="python -m gan_utils.sample",
+        description="Draw digits from a saved generator into an .npz file; the same --seed gives the same images.",
+    )
     p.add_argument("generator", help="a generator saved by a notebook, e.g. runs/03_conditional_dcgan/generator.keras")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--per-class", type=_whole, metavar="N", help="conditional generator: N samples of each digit")

@@ -4,6 +4,7 @@ The environment (temporary ``GAN_OUTPUT_ROOT``, Agg backend, quiet TensorFlow)
 is set by the project's root ``conftest.py``, for the notebook runs too.
 ``gan_utils`` comes from the editable install (``pip install -r requirements.txt``).
 """
+
 import os
 
 import pytest

@@ -3,6 +3,7 @@
 As in test_models, only the notebook's imports, ``def`` and ``class`` statements and simple constant
 assignments (``EXPLODING_LOSS = 1e3``) are run, never its cells that read runs, execute notebooks or plot.
 """
+
 import ast
 import math
 import types
@@ -14,8 +15,17 @@ import pytest
 from gan_utils import paths
 
 NOTEBOOK = paths.PROJECT_ROOT / "notebooks" / "04_convergence_analysis.ipynb"
-RULES = ("confidence", "confidence_summary", "figure2_verdict", "convergence_ratio", "oscillation", "final_quality",
-         "sweep_table", "learning_rate_verdict", "diagnose")
+RULES = (
+    "confidence",
+    "confidence_summary",
+    "figure2_verdict",
+    "convergence_ratio",
+    "oscillation",
+    "final_quality",
+    "sweep_table",
+    "learning_rate_verdict",
+    "diagnose",
+)
 
 
 def _constant(node):
@@ -33,11 +43,12 @@ def definitions(notebook=NOTEBOOK):
     ns = {"__name__": "nb_04_convergence_analysis"}
     exec(compile(code[i].source, "<04 parameters>", "exec"), ns)
     kinds, sources = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef), {}
-    for k, cell in enumerate(code[i + 1:], i + 1):
+    for k, cell in enumerate(code[i + 1 :], i + 1):
         tree = ast.parse(cell.source)
         tree.body = [n for n in tree.body if isinstance(n, kinds) or (isinstance(n, ast.Assign) and _constant(n))]
-        sources.update((n.name, ast.get_source_segment(cell.source, n)) for n in tree.body
-                       if isinstance(n, ast.FunctionDef))
+        sources.update(
+            (n.name, ast.get_source_segment(cell.source, n)) for n in tree.body if isinstance(n, ast.FunctionDef)
+        )
         exec(compile(tree, f"<04 cell {k}>", "exec"), ns)
     ns["sources"] = sources
     return ns
@@ -65,8 +76,16 @@ def _history(n=30, fake=0.4, real=0.6, loss=0.7, bad_at=None):
 
 
 def _quality(min_share=0.09, entropy=3.31, fid_ratio=3.0, epoch=1):
-    return [{"epoch": epoch, "seconds": 10.0, "min_share": min_share, "entropy_bits": entropy, "fid_ratio": fid_ratio,
-             "n_samples": 2000}]
+    return [
+        {
+            "epoch": epoch,
+            "seconds": 10.0,
+            "min_share": min_share,
+            "entropy_bits": entropy,
+            "fid_ratio": fid_ratio,
+            "n_samples": 2000,
+        }
+    ]
 
 
 def _wild(history):

@@ -5,6 +5,7 @@ The cell right after a notebook's ``parameters`` cell calls
 parameters cell, apply overrides as papermill injects them, and run the check
 cell with a sentinel line planted right after the ``params.check`` call.
 """
+
 import ast
 
 import nbformat
@@ -36,8 +37,9 @@ def _check_line(notebook):
     found = [k for k, line in enumerate(lines) if f'params.check(globals(), "{notebook}")' in line]
     if not found:
         if notebook in CONVERTED:
-            pytest.fail(f"{notebook}: the cell after the parameters cell does not call "
-                        f'params.check(globals(), "{notebook}")')
+            pytest.fail(
+                f'{notebook}: the cell after the parameters cell does not call params.check(globals(), "{notebook}")'
+            )
         pytest.skip(f"{notebook} does not call params.check yet")
     return lines, found[0]
 
@@ -50,7 +52,7 @@ def run_check_cell(notebook, tmp_path, **overrides):
     exec(_cells(notebook)[0], ns)
     ns.update(FIG_DIR=str(tmp_path / "figs"), **({"RUN_DIR": str(tmp_path / "run")} if "RUN_DIR" in ns else {}))
     ns.update(overrides)
-    source = "\n".join(lines[:k + 1] + [f"{SENTINEL} = True"] + lines[k + 1:])
+    source = "\n".join(lines[: k + 1] + [f"{SENTINEL} = True"] + lines[k + 1 :])
     filename = f"<{notebook} check cell>"
     try:
         exec(compile(source, filename, "exec"), ns)
@@ -101,8 +103,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("notebook, overrides, named", CASES,
-                         ids=[f"{n[:2]}-{next(iter(o))}={next(iter(o.values()))!r}" for n, o, _ in CASES])
+@pytest.mark.parametrize(
+    "notebook, overrides, named",
+    CASES,
+    ids=[f"{n[:2]}-{next(iter(o))}={next(iter(o.values()))!r}" for n, o, _ in CASES],
+)
 def test_bad_parameter_stops_with_one_clear_sentence(notebook, overrides, named, tmp_path):
     name = next(iter(overrides))
     if name not in declared(notebook):
@@ -145,8 +150,9 @@ def test_epochs_alone_is_a_valid_override(notebook, tmp_path, capsys):
     assert "note: SNAPSHOT_EPOCHS cut to" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("notebook", ["01_background", "02_dense_gan", "03_conditional_dcgan",
-                                      "04_convergence_analysis"])
+@pytest.mark.parametrize(
+    "notebook", ["01_background", "02_dense_gan", "03_conditional_dcgan", "04_convergence_analysis"]
+)
 def test_defaults_pass_and_give_the_run_config(notebook, tmp_path):
     ns = run_check_cell(notebook, tmp_path)
     cfg = ns["config"]
@@ -161,8 +167,9 @@ def test_defaults_pass_and_give_the_run_config(notebook, tmp_path):
         assert {p.name for p in ns["RUN_DIR"].iterdir()} <= {"run_info.json"}  # nothing trained by the check cell
 
 
-@pytest.mark.parametrize("notebook", ["01_background", "02_dense_gan", "03_conditional_dcgan",
-                                      "04_convergence_analysis"])
+@pytest.mark.parametrize(
+    "notebook", ["01_background", "02_dense_gan", "03_conditional_dcgan", "04_convergence_analysis"]
+)
 def test_unwritable_output_folder(notebook, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

@@ -7,6 +7,7 @@ model, small enough that a 2-epoch run of 10 iterations takes a few seconds:
 an unconditional dense variant (one logit) and a conditional one (G takes
 [z, one_hot], D takes [image, one_hot], two-node head).
 """
+
 import json
 import re
 from types import SimpleNamespace
@@ -74,15 +75,23 @@ class TinyGAN(keras.Model):
         self.d_optimizer.apply(tape.gradient(d_loss, w), w)
         z = keras.random.normal((n, LATENT), seed=self.seed_generator)
         with tf.GradientTape() as tape:
-            g_loss = ops.mean(ops.softplus(-self._logit(self.discriminator(d_in(self.generator(g_in(z), training=True)),
-                                                                            training=True))))
+            g_loss = ops.mean(
+                ops.softplus(
+                    -self._logit(self.discriminator(d_in(self.generator(g_in(z), training=True)), training=True))
+                )
+            )
         w = self.generator.trainable_weights
         self.g_optimizer.apply(tape.gradient(g_loss, w), w)
         step = ops.cast(self.d_optimizer.iterations, "float32")
         if self.nan_from is not None:
             d_loss = ops.where(step >= self.nan_from, float("nan"), d_loss)
-        logs = {"d_loss": d_loss, "g_loss": g_loss, "d_real": ops.mean(ops.sigmoid(real_l)),
-                "d_fake": ops.mean(ops.sigmoid(fake_l)), "step_seen": step}
+        logs = {
+            "d_loss": d_loss,
+            "g_loss": g_loss,
+            "d_real": ops.mean(ops.sigmoid(real_l)),
+            "d_fake": ops.mean(ops.sigmoid(fake_l)),
+            "step_seen": step,
+        }
         for t in self.trackers:
             t.update_state(logs[t.name])
         return logs
@@ -116,15 +125,27 @@ def make_gan(cond=False, seed=0, lr=2e-3, nan_from=None, widths=(16,)):
 
 
 def config(run_dir, epochs=2, resume=False, **more):
-    return repro.RunConfig("test", dict(EPOCHS=epochs, BATCH_SIZE=64, SEED=0, LEARNING_RATE=2e-3, RESUME=resume,
-                                        RUN_DIR=str(run_dir), **more))
+    return repro.RunConfig(
+        "test",
+        dict(EPOCHS=epochs, BATCH_SIZE=64, SEED=0, LEARNING_RATE=2e-3, RESUME=resume, RUN_DIR=str(run_dir), **more),
+    )
 
 
 def train(gan, cfg, cond=False, ema=None, cbs=(), **kw):
     extra = ([ema] if ema else []) + list(cbs)
     kw.setdefault("snapshot_epochs", (0, 2))
-    return callbacks.fit(gan, cfg, X, Y if cond else None, x_val=X_VAL, y_val=Y_VAL if cond else None,
-                         callbacks=extra, val_every=4, sampler=ema.generator if ema else None, **kw)
+    return callbacks.fit(
+        gan,
+        cfg,
+        X,
+        Y if cond else None,
+        x_val=X_VAL,
+        y_val=Y_VAL if cond else None,
+        callbacks=extra,
+        val_every=4,
+        sampler=ema.generator if ema else None,
+        **kw,
+    )
 
 
 def weights(gan, ema=None):
@@ -157,6 +178,7 @@ def reference(tmp_path_factory):
             run = train(gan, config(tmp_path_factory.mktemp(variant) / "run"), cond, ema)
             cache[variant] = dict(run=run, history=rows(run), state=weights(gan, ema), gan=gan, ema=ema)
         return cache[variant]
+
     return get
 
 
@@ -350,8 +372,9 @@ def test_checkpoint_keys_name_position_and_variable_not_keras_names():
     state = checkpoint.named_state(gan, {"ema_generator": ema.generator})
     assert len({id(v) for v in state.values()}) == len(state)
     nets = [k for k in state if k.split("/")[0] in ("generator", "discriminator", "ema_generator")]
-    assert nets and all(
-        re.fullmatch(r"(ema_)?(generator|discriminator)/\d\d\.[A-Za-z]+/\d+\.\w+", k) for k in nets), nets
+    assert nets and all(re.fullmatch(r"(ema_)?(generator|discriminator)/\d\d\.[A-Za-z]+/\d+\.\w+", k) for k in nets), (
+        nets
+    )
     # Keras's session-wide names (dense_7) appear nowhere, so a rebuilt model finds its keys
     keras_names = {l.name for n in (gan.generator, gan.discriminator, ema.generator) for l in n.layers}
     assert not any(name in part.split(".") for k in state for part in k.split("/") for name in keras_names)
@@ -391,10 +414,14 @@ def test_same_shaped_layers_restore_by_position(tmp_path):
     for ls, ld in zip(src.generator.layers[1:3], dst.generator.layers[1:3]):
         np.testing.assert_array_equal(ls.kernel.numpy(), ld.kernel.numpy())
         for slot in ("momentum", "velocity"):
-            find = lambda opt, var: next(v for v in opt.variables  # noqa: E731
-                                         if v.name == f"{var.path.replace('/', '_')}_{slot}")
-            np.testing.assert_array_equal(find(src.g_optimizer, ls.kernel).numpy(),
-                                          find(dst.g_optimizer, ld.kernel).numpy())
+            find = lambda opt, var: next(
+                v
+                for v in opt.variables  # noqa: E731
+                if v.name == f"{var.path.replace('/', '_')}_{slot}"
+            )
+            np.testing.assert_array_equal(
+                find(src.g_optimizer, ls.kernel).numpy(), find(dst.g_optimizer, ld.kernel).numpy()
+            )
 
 
 def test_checkpoint_is_refused_for_another_architecture_or_other_settings(reference, tmp_path):
@@ -480,7 +507,6 @@ def test_several_steps_per_call_give_the_same_rows_and_weights(reference, tmp_pa
     assert checked == [5, 10, 15, 20]  # at the end of the call that reaches each multiple of val_every (4)
 
 
-
 @pytest.mark.parametrize("last_step", [False, True], ids=["keras-3.10", "keras-3.11+"])
 def test_rows_do_not_depend_on_which_step_keras_reports_at_the_end_of_a_call(tmp_path, last_step):
     """With 5 steps per call Keras 3.10 passes on_train_batch_end the call's first step, 3.11+ its last: the
@@ -495,8 +521,10 @@ def test_rows_do_not_depend_on_which_step_keras_reports_at_the_end_of_a_call(tmp
         for begin in range(0, STEPS, 5):
             hist.on_train_batch_begin(begin)
             hist.on_train_batch_end(begin + 4 if last_step else begin, {})
-    assert [(r["iteration"], r["epoch"], r["step"]) for r in hist.run.history] == \
-        [(i, 1 + (i - 1) // STEPS, i - 1) for i in range(1, 2 * STEPS + 1)]
+    assert [(r["iteration"], r["epoch"], r["step"]) for r in hist.run.history] == [
+        (i, 1 + (i - 1) // STEPS, i - 1) for i in range(1, 2 * STEPS + 1)
+    ]
+
 
 def test_progress_bar_only_in_an_interactive_jupyter_session(tmp_path, monkeypatch, capsys):
     """In a live Jupyter kernel a bar with elapsed time and ETA runs inside each epoch; in batch runs

@@ -156,6 +156,7 @@ def test_a_file_is_read_once_per_process_and_shared_read_only(tmp_path):
     with pytest.raises(ValueError, match="read-only"):
         first[0][0, 0, 0] = 1
     import os as _os
+
     np.savez(p, **_fake(n_train=40))
     _os.utime(p, ns=(1, 1))  # a replaced file is read again
     assert len(data.load_mnist(p)[0]) == 40

@@ -4,6 +4,7 @@ Needs MNIST: set MNIST_PATH=/path/to/mnist.npz (or have Keras's cached copy);
 otherwise these tests are skipped. The classifier trains once (about 40 s on
 2 CPU cores) and is cached in runs/cache (or $GAN_CACHE_DIR).
 """
+
 import json
 import os
 import time
@@ -40,7 +41,7 @@ def mnist():
 def held_out(mnist):
     """2,000 training digits that are not among the 10,000 forming the real-data floor."""
     x_tr, y_tr = mnist[:2]
-    order = np.random.default_rng(ev.REFERENCE_SEED).permutation(len(x_tr))[ev.N_REFERENCE:ev.N_REFERENCE + 2000]
+    order = np.random.default_rng(ev.REFERENCE_SEED).permutation(len(x_tr))[ev.N_REFERENCE : ev.N_REFERENCE + 2000]
     return x_tr[order], y_tr[order].astype(np.int64)
 
 
@@ -115,8 +116,11 @@ def test_metrics_table_shows_model_beside_references(ref, held_out):
     table = ev.metrics_table({"my GAN": ev.score(*held_out)})
     lines = table.splitlines()
     assert lines[0].split()[:3] == ["n", "FID", "FID/floor"]
-    assert [ln.split("  ")[0].strip() for ln in lines[2:5]] == ["my GAN", "real train digits (floor)",
-                                                                 "uniform noise (worst)"]
+    assert [ln.split("  ")[0].strip() for ln in lines[2:5]] == [
+        "my GAN",
+        "real train digits (floor)",
+        "uniform noise (worst)",
+    ]
     assert f"{ref['uniform_noise']['fid']:.2f}" in table
 
 
@@ -131,10 +135,10 @@ def test_fid_of_identical_sets_is_zero_and_matches_closed_forms():
     # Gaussians with commuting (diagonal) covariances: |m1 - m2|^2 + sum (s1 - s2)^2.
     m1, m2, s1, s2 = np.zeros(4), np.array([1.0, 0, 0, 2]), np.array([1.0, 2, 3, 4]), np.array([2.0, 2, 1, 4])
     expected = np.sum((m1 - m2) ** 2) + np.sum((s1 - s2) ** 2)
-    assert ev.fid((m1, np.diag(s1 ** 2)), (m2, np.diag(s2 ** 2))) == pytest.approx(expected, rel=1e-9)
+    assert ev.fid((m1, np.diag(s1**2)), (m2, np.diag(s2**2))) == pytest.approx(expected, rel=1e-9)
     # Rotating both distributions (non-diagonal covariances now) changes nothing.
     q, _ = np.linalg.qr(rng.standard_normal((4, 4)))
-    rot = lambda m, s: (q @ m, q @ np.diag(s ** 2) @ q.T)  # noqa: E731
+    rot = lambda m, s: (q @ m, q @ np.diag(s**2) @ q.T)  # noqa: E731
     assert ev.fid(rot(m1, s1), rot(m2, s2)) == pytest.approx(expected, rel=1e-8)
 
 
@@ -143,8 +147,10 @@ def test_fid_grows_monotonically_with_pixel_noise_and_shifts(ref, held_out):
 
     x = to_unit_range(held_out[0][:2000])
     rng = np.random.default_rng(0)
-    noisy = [ev.score(np.clip(x + s * rng.standard_normal(x.shape), -1, 1), pr_points=0)["fid"]
-             for s in (0.0, 0.1, 0.25, 0.5, 1.0)]
+    noisy = [
+        ev.score(np.clip(x + s * rng.standard_normal(x.shape), -1, 1), pr_points=0)["fid"]
+        for s in (0.0, 0.1, 0.25, 0.5, 1.0)
+    ]
     assert all(a < b for a, b in zip(noisy, noisy[1:])), noisy
     shifted = [ev.score(np.roll(x, s, axis=2), pr_points=0)["fid"] for s in (0, 1, 2, 4)]
     assert all(a < b for a, b in zip(shifted, shifted[1:])), shifted

@@ -1,4 +1,5 @@
 """params (the rules and check), paths, repro and plotting (plot_architecture: tests/test_plotting.py)."""
+
 import json
 import os
 from pathlib import Path
@@ -91,8 +92,14 @@ def test_real_list_and_multiple_of_10_and_folder():
 
 
 def test_check_returns_a_frozen_config_and_puts_checked_values_back(tmp_path, capsys):
-    ns = {"EPOCHS": 3, "SNAPSHOT_EPOCHS": [0, 9], "LEARNING_RATE": 1, "RUN_DIR": str(tmp_path / "r"),
-          "FIG_DIR": None, "UNRELATED": object()}
+    ns = {
+        "EPOCHS": 3,
+        "SNAPSHOT_EPOCHS": [0, 9],
+        "LEARNING_RATE": 1,
+        "RUN_DIR": str(tmp_path / "r"),
+        "FIG_DIR": None,
+        "UNRELATED": object(),
+    }
     cfg = params.check(ns, "02_dense_gan")
     assert isinstance(cfg, repro.RunConfig) and cfg.notebook == "02_dense_gan"
     assert set(cfg.parameters) == {"EPOCHS", "SNAPSHOT_EPOCHS", "LEARNING_RATE", "RUN_DIR", "FIG_DIR"}

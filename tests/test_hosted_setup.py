@@ -1,6 +1,7 @@
 """The first code cell of every notebook installs gan_utils in a hosted runtime (Colab, JupyterHub) and does nothing
 where it is installed; run here in an interpreter without site-packages, where gan_utils is missing, with pip
 replaced by a stand-in that "installs" by copying the package where that interpreter looks."""
+
 import shutil
 import subprocess
 import sys
@@ -42,13 +43,20 @@ subprocess.run = fake_pip
 """
     cell = next(iter(_setup_cells().values()))
     script = prelude + cell + "\nimport gan_utils\nprint('from:', gan_utils.__file__)\n"
-    return subprocess.run([sys.executable, "-S", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-S", "-c", script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+    )
 
 
 def _course_copy(folder):
-    shutil.copytree(paths.PROJECT_ROOT / "gan_utils", folder / "gan_utils",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        paths.PROJECT_ROOT / "gan_utils", folder / "gan_utils", ignore=shutil.ignore_patterns("__pycache__")
+    )
     (folder / "notebooks").mkdir()
     return folder
 
@@ -78,8 +86,10 @@ def _last_line(r):
 def test_a_local_checkout_without_the_package_says_the_install_command(tmp_path):
     course = _course_copy(tmp_path / "course")
     last = _last_line(_run_cell(tmp_path, course / "notebooks"))
-    assert last == (f"ModuleNotFoundError: This notebook needs the course's gan_utils package: run `{sys.executable} "
-                    f"-m pip install -e {course}`, restart the kernel and run again.")
+    assert last == (
+        f"ModuleNotFoundError: This notebook needs the course's gan_utils package: run `{sys.executable} "
+        f"-m pip install -e {course}`, restart the kernel and run again."
+    )
 
 
 def test_no_course_stops_with_one_sentence_saying_what_to_do(tmp_path):

@@ -1,5 +1,6 @@
 """The kernel that runs notebooks headless (gan_utils.kernel) starts this interpreter, whatever kernelspec a user
 has installed under the name python3."""
+
 import json
 import subprocess
 import sys
@@ -24,17 +25,25 @@ print(name, KernelSpecManager().get_kernel_spec(name).argv[0], out.cells[0].outp
 
 def _spec(folder, argv0):
     (folder / "kernels" / "python3").mkdir(parents=True)
-    spec = {"argv": [argv0, "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "Python 3",
-            "language": "python"}
+    spec = {
+        "argv": [argv0, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3",
+        "language": "python",
+    }
     (folder / "kernels" / "python3" / "kernel.json").write_text(json.dumps(spec))
 
 
 def _run(tmp_path, argv0):
     _spec(tmp_path / "jupyter", argv0)
-    env = {"JUPYTER_PATH": str(tmp_path / "jupyter"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-           "PYTHONPATH": str(paths.PROJECT_ROOT)}
-    r = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, capture_output=True, text=True,
-                       timeout=300)
+    env = {
+        "JUPYTER_PATH": str(tmp_path / "jupyter"),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(paths.PROJECT_ROOT),
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     return r.stdout.split()
 

@@ -4,6 +4,7 @@ Only the notebooks' imports, ``def`` and ``class`` statements are run (after the
 parameters cell, with small overrides), never their training or plotting cells,
 so these tests take seconds and still test the code a student reads.
 """
+
 import ast
 
 import keras
@@ -26,7 +27,7 @@ def definitions(notebook, **overrides):
     exec(compile(code[i].source, f"<{notebook} parameters>", "exec"), ns)
     ns.update(overrides)
     kinds = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
-    for k, cell in enumerate(code[i + 1:], i + 1):
+    for k, cell in enumerate(code[i + 1 :], i + 1):
         tree = ast.parse(cell.source)
         tree.body = [node for node in tree.body if isinstance(node, kinds)]
         exec(compile(tree, f"<{notebook} cell {k}>", "exec"), ns)
@@ -52,7 +53,9 @@ def _gan_and_batch(notebook):
         g, d = ns["build_generator"](width=8), ns["build_discriminator"](width=8)
     keras.utils.set_random_seed(0)
     gan = _gan_class(ns)(g, d)
-    gan.compile(d_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5), g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5))
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5), g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5)
+    )
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (16, 28, 28, 1)).astype(np.float32)
     x = keras.ops.convert_to_tensor(x)  # tensors, as model.fit feeds them
@@ -94,12 +97,14 @@ def test_02_losses_match_their_formulas():
     np.testing.assert_allclose(ns["bce"](a, 0.9), np.mean(-0.9 * np.log(s) - 0.1 * np.log(1 - s)), rtol=1e-5)
     np.testing.assert_allclose(ns["generator_loss"](a, "saturating"), np.mean(np.log(1 - s)), rtol=1e-5)
     np.testing.assert_allclose(ns["generator_loss"](a, "nonsaturating"), np.mean(-np.log(s)), rtol=1e-5)
-    np.testing.assert_allclose(ns["discriminator_loss"](a, a[::-1], 0.1),
-                               ns["bce"](a, 0.9) + ns["bce"](a[::-1], 0.0), rtol=1e-6)
+    np.testing.assert_allclose(
+        ns["discriminator_loss"](a, a[::-1], 0.1), ns["bce"](a, 0.9) + ns["bce"](a[::-1], 0.0), rtol=1e-6
+    )
     two = np.array([[0.3, 1.5], [2.0, -1.0]], np.float32)  # [generated, real]: softmax == sigmoid of the difference
     np.testing.assert_allclose(ns["real_logit"](two), [1.2, -3.0], rtol=1e-6)
-    np.testing.assert_allclose(1 / (1 + np.exp(-np.asarray(ns["real_logit"](two)))),
-                               np.exp(two[:, 1]) / np.exp(two).sum(1), rtol=1e-6)
+    np.testing.assert_allclose(
+        1 / (1 + np.exp(-np.asarray(ns["real_logit"](two)))), np.exp(two[:, 1]) / np.exp(two).sum(1), rtol=1e-6
+    )
 
 
 def test_02_networks_are_the_reports():

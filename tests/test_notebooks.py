@@ -5,6 +5,7 @@ configured in pytest.ini); here each notebook also runs through papermill with t
 ``smoke`` preset into temporary folders, and must write the figures it declares
 there and nothing anywhere else.
 """
+
 import ast
 import json
 import os
@@ -124,8 +125,14 @@ def _execute(name, params, tmp_path):
 
     cwd = tmp_path / "cwd"
     cwd.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(str(paths.PROJECT_ROOT / "notebooks" / f"{name}.ipynb"), str(tmp_path / "executed.ipynb"),
-                               parameters=params, kernel_name=kernel.name(), cwd=str(cwd), progress_bar=False)
+    papermill.execute_notebook(
+        str(paths.PROJECT_ROOT / "notebooks" / f"{name}.ipynb"),
+        str(tmp_path / "executed.ipynb"),
+        parameters=params,
+        kernel_name=kernel.name(),
+        cwd=str(cwd),
+        progress_bar=False,
+    )
     if "RUN_DIR" in params and name != "04_convergence_analysis":
         SMOKE_RUNS[name] = params["RUN_DIR"]
     return cwd
@@ -145,8 +152,9 @@ def test_smoke_run_writes_its_figures_and_nothing_else(path, tmp_path, monkeypat
     assert declared <= written, f"{name}: declared figures not written: {declared - written}"
     assert written <= declared, f"{name}: undeclared figures: {written - declared}"
     assert not any(cwd.iterdir()), f"{name} wrote into the working directory: {list(cwd.iterdir())}"
-    assert not out_root.exists() or not any(p.is_file() for p in out_root.rglob("*")), \
+    assert not out_root.exists() or not any(p.is_file() for p in out_root.rglob("*")), (
         f"{name} wrote under the default output root although RUN_DIR and FIG_DIR were given"
+    )
     assert _files(paths.PROJECT_ROOT) == before, f"{name} changed files in the project"
     if "RUN_DIR" in params and name != "04_convergence_analysis":
         run_dir = Path(params["RUN_DIR"])
@@ -169,8 +177,11 @@ def test_a_resumed_notebook_run_equals_an_uninterrupted_one(tmp_path):
     _execute("03_conditional_dcgan", dict(straight, FIG_DIR=str(tmp_path / "f1")), tmp_path / "a")
     first = dict(straight, EPOCHS=1, SNAPSHOT_EPOCHS=[0, 1], RUN_DIR=str(tmp_path / "resumed"))
     _execute("03_conditional_dcgan", dict(first, FIG_DIR=str(tmp_path / "f2")), tmp_path / "b")
-    _execute("03_conditional_dcgan", dict(first, EPOCHS=2, SNAPSHOT_EPOCHS=[0, 2], RESUME=True,
-                                          FIG_DIR=str(tmp_path / "f3")), tmp_path / "c")
+    _execute(
+        "03_conditional_dcgan",
+        dict(first, EPOCHS=2, SNAPSHOT_EPOCHS=[0, 2], RESUME=True, FIG_DIR=str(tmp_path / "f3")),
+        tmp_path / "c",
+    )
     a, b = records.load_run(tmp_path / "straight"), records.load_run(tmp_path / "resumed")
     assert len(a.history) == len(b.history) > 0 and a.history == b.history
     np.testing.assert_array_equal(a.snapshots[2], b.snapshots[2])

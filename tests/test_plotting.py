@@ -1,4 +1,5 @@
 """plotting: the fixed-noise GIF and the architecture figure (report Figure 1)."""
+
 import numpy as np
 import pytest
 
@@ -41,11 +42,19 @@ def test_architecture_of_a_dense_gan(keras, tmp_path):
     d = keras.Model(image, layers.Dense(2)(h))
     fig = plotting.plot_architecture([g, d], ["G", "D"])
     texts = _texts(fig)
-    assert {"z (100)", "Dense 150, ReLU", "Dense 784, tanh → 28×28×1", "image (28×28×1) → 784",
-            "Dense 300\nLeakyReLU 0.2, Dropout 0.3", "Dense 2"} <= set(texts), texts
+    assert {
+        "z (100)",
+        "Dense 150, ReLU",
+        "Dense 784, tanh → 28×28×1",
+        "image (28×28×1) → 784",
+        "Dense 300\nLeakyReLU 0.2, Dropout 0.3",
+        "Dense 2",
+    } <= set(texts), texts
     assert not any("from " in t for t in texts)
-    assert [ax.get_title() for ax in fig.axes] == [f"G\n{g.count_params():,} parameters",
-                                                   f"D\n{d.count_params():,} parameters"]
+    assert [ax.get_title() for ax in fig.axes] == [
+        f"G\n{g.count_params():,} parameters",
+        f"D\n{d.count_params():,} parameters",
+    ]
     plotting.save_fig(fig, "dense", tmp_path)
     plt.close(fig)
 
@@ -71,14 +80,21 @@ def test_architecture_shows_where_the_label_joins(keras, tmp_path):
     blocks = plotting._blocks(g)
     boxes, arrows = plotting._layout(blocks)  # (block, row, column); (box, box it feeds)
     text = ["\n".join(blocks[b]["text"]) for b, _, _ in boxes]
-    assert [t.split()[0] for t, (_, _, c) in zip(text, boxes) if c == 0] == \
-        ["z", "Concatenate", "Dense", "Concatenate", "Conv2DTranspose"]  # the main column, top to bottom
+    assert [t.split()[0] for t, (_, _, c) in zip(text, boxes) if c == 0] == [
+        "z",
+        "Concatenate",
+        "Dense",
+        "Concatenate",
+        "Conv2DTranspose",
+    ]  # the main column, top to bottom
     label = [i for i, t in enumerate(text) if t == "label (10)"]
     joins = [b for a, b in arrows if a in label]
     assert [text[b].split()[0] for b in joins] == ["Concatenate", "Reshape"]
     assert all(boxes[a][1] == boxes[b][1] and boxes[a][2] > boxes[b][2] for a, b in arrows if a in label)  # beside
-    assert text[next(b for a, b in arrows if text[a] == "Reshape → 1×1×10\nUpSampling 7×7 → 7×7×10")] == \
-        "Concatenate → 7×7×18"  # the label planes join the feature maps
+    assert (
+        text[next(b for a, b in arrows if text[a] == "Reshape → 1×1×10\nUpSampling 7×7 → 7×7×10")]
+        == "Concatenate → 7×7×18"
+    )  # the label planes join the feature maps
     plotting.save_fig(fig, "conditional", tmp_path)
     plt.close(fig)
 

@@ -1,11 +1,11 @@
 """The PRECISION choice (gan_utils.precision), and determinism and exact resume under mixed precision."""
+
 import keras
 import numpy as np
 import pytest
+from test_callbacks import _new, assert_same_run, config, rows, train, weights
 
 from gan_utils import precision
-
-from test_callbacks import _new, assert_same_run, config, rows, train, weights
 
 
 @pytest.fixture(autouse=True)

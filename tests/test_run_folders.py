@@ -1,4 +1,5 @@
 """Starting a run again never deletes an earlier one (records.prepare_dir, used by 02 and 03 with RESUME = False)."""
+
 from gan_utils import records
 
 
@@ -14,8 +15,11 @@ def test_three_successive_fresh_starts_keep_every_earlier_run(tmp_path, capsys):
         assert not any(run.iterdir()), "the folder is empty for the new run"
         _run_in(run, f"run {i}")
     kept = {p.name: (p / "history.csv").read_text() for p in run.parent.iterdir() if p != run}
-    assert kept == {"02_dense_gan-previous-1": "run 1", "02_dense_gan-previous-2": "run 2",
-                    "02_dense_gan-previous-3": "run 3"}
+    assert kept == {
+        "02_dense_gan-previous-1": "run 1",
+        "02_dense_gan-previous-2": "run 2",
+        "02_dense_gan-previous-3": "run 3",
+    }
     assert (run / "history.csv").read_text() == "run 4"
     out = capsys.readouterr().out
     assert f"it was kept as {run}-previous-3" in out and "RESUME = True" in out

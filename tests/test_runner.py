@@ -1,4 +1,5 @@
 """The runner's command line (the papermill contract itself is in test_notebooks)."""
+
 import hashlib
 import io
 import logging
@@ -13,8 +14,13 @@ from gan_utils import paths, run
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "gan_utils.run", *args], cwd=paths.PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "gan_utils.run", *args],
+        cwd=paths.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_check_prints_the_plan_without_running():
@@ -52,6 +58,7 @@ def test_failure_names_the_notebook_and_cell():
 
 # --- where a run's figures and runs go (a smoke or custom run never touches the committed gallery) ---
 
+
 def _inside(path, folder):
     return Path(path).resolve().is_relative_to(Path(folder).resolve())
 
@@ -62,8 +69,12 @@ def test_classroom_writes_the_gallery_and_nothing_else_does(monkeypatch, tmp_pat
     label, p = run.parameters("classroom", names)
     assert label == "classroom" and all(not p[n] for n in names)  # the notebooks' defaults: figures/<notebook>/
     gallery = paths.PROJECT_ROOT / "figures"
-    for preset, overrides in (("smoke", ()), ("classroom", [("EPOCHS", 3)]), ("paper", [("02:EPOCHS", 3)]),
-                              ("smoke", [("SEED", 1)])):
+    for preset, overrides in (
+        ("smoke", ()),
+        ("classroom", [("EPOCHS", 3)]),
+        ("paper", [("02:EPOCHS", 3)]),
+        ("smoke", [("SEED", 1)]),
+    ):
         label, p = run.parameters(preset, names, overrides, name="mine")
         assert label == ("smoke" if preset == "smoke" and not overrides else "custom")
         top = tmp_path / "runs" / label / ("mine" if label == "custom" else "")
@@ -91,8 +102,12 @@ def test_paper_preset_has_its_own_folders(monkeypatch, tmp_path):
 
 def test_explicit_folders_win(monkeypatch, tmp_path):
     monkeypatch.setenv(paths.OUTPUT_ROOT_VAR, str(tmp_path))
-    label, p = run.parameters("smoke", ["02_dense_gan", "04_convergence_analysis"],
-                              [("02:FIG_DIR", "/tmp/mine"), ("DENSE_RUN_DIR", "/tmp/dense")], figures=tmp_path / "f")
+    label, p = run.parameters(
+        "smoke",
+        ["02_dense_gan", "04_convergence_analysis"],
+        [("02:FIG_DIR", "/tmp/mine"), ("DENSE_RUN_DIR", "/tmp/dense")],
+        figures=tmp_path / "f",
+    )
     assert label == "smoke"
     assert p["02_dense_gan"]["FIG_DIR"] == "/tmp/mine"
     assert p["04_convergence_analysis"]["FIG_DIR"] == str(tmp_path / "f" / "04_convergence_analysis")
@@ -112,6 +127,7 @@ def test_epochs_alone_is_a_valid_override(monkeypatch, tmp_path):
 
 # --- the condensed log ---
 
+
 def test_the_log_condenses_epoch_lines_and_keeps_notes(tmp_path):
     clock = iter([100.0, 112.4, 130.0, 131.0, 132.0, 133.0, 134.0]).__next__
     out = io.StringIO()
@@ -121,21 +137,26 @@ def test_the_log_condenses_epoch_lines_and_keeps_notes(tmp_path):
     logger.setLevel(logging.INFO)
     logger.addHandler(log)
     try:
-        for msg in ("Executing Cell 3---------------------------------------",
-                    "epoch 3/40  2.1 s  ETA 78 s  d_fake 0.41  d_real 0.62\n",
-                    "2026-01-01 I tensorflow/core/... oneDNN custom operations are on.",
-                    "Ending Cell 3------------------------------------------",
-                    "note: SNAPSHOT_EPOCHS cut to [0, 1, 3] (EPOCHS = 3).\nsome table row\n",
-                    "Findings of this run (3 epochs):\n- training took 7 s\n- FID 40.2\nafterwards\n- not a finding"):
+        for msg in (
+            "Executing Cell 3---------------------------------------",
+            "epoch 3/40  2.1 s  ETA 78 s  d_fake 0.41  d_real 0.62\n",
+            "2026-01-01 I tensorflow/core/... oneDNN custom operations are on.",
+            "Ending Cell 3------------------------------------------",
+            "note: SNAPSHOT_EPOCHS cut to [0, 1, 3] (EPOCHS = 3).\nsome table row\n",
+            "Findings of this run (3 epochs):\n- training took 7 s\n- FID 40.2\nafterwards\n- not a finding",
+        ):
             logger.info(msg)
     finally:
         logger.removeHandler(log)
         log.close()
     shown = out.getvalue().splitlines()
-    assert shown == ["  02_dense_gan: epoch 3/40, 12 s elapsed, ETA 78 s",
-                     "  02_dense_gan: note: SNAPSHOT_EPOCHS cut to [0, 1, 3] (EPOCHS = 3).",
-                     "  02_dense_gan: Findings of this run (3 epochs):",
-                     "  02_dense_gan: - training took 7 s", "  02_dense_gan: - FID 40.2"]
+    assert shown == [
+        "  02_dense_gan: epoch 3/40, 12 s elapsed, ETA 78 s",
+        "  02_dense_gan: note: SNAPSHOT_EPOCHS cut to [0, 1, 3] (EPOCHS = 3).",
+        "  02_dense_gan: Findings of this run (3 epochs):",
+        "  02_dense_gan: - training took 7 s",
+        "  02_dense_gan: - FID 40.2",
+    ]
     full = (tmp_path / "02.log").read_text()
     assert "Executing Cell 3" in full and "oneDNN" in full and "- not a finding" in full
     assert "Executing Cell 3" not in "\n".join(log.lines) and "some table row" in log.lines
@@ -156,9 +177,13 @@ def test_failure_report_shows_the_cell_and_traceback():
 
 # --- end to end: the smoke preset of 01 (about 20 s), default log and --verbose ---
 
+
 def _digest(folder):
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(Path(folder).rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.slow
@@ -166,8 +191,14 @@ def test_smoke_run_keeps_the_gallery_and_the_log_short(tmp_path):
     gallery = paths.PROJECT_ROOT / "figures"
     before = _digest(gallery)
     env = dict(os.environ, **{paths.OUTPUT_ROOT_VAR: str(tmp_path)})
-    r = subprocess.run([sys.executable, "-m", "gan_utils.run", "--preset", "smoke", "--only", "01"],
-                       cwd=paths.PROJECT_ROOT, capture_output=True, text=True, timeout=600, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "gan_utils.run", "--preset", "smoke", "--only", "01"],
+        cwd=paths.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "Executing Cell" not in r.stdout + r.stderr and len(r.stdout.splitlines()) < 60, r.stdout
     assert f"figures -> {tmp_path / 'runs' / 'smoke' / 'figures' / '01_background'}" in r.stdout
@@ -176,8 +207,14 @@ def test_smoke_run_keeps_the_gallery_and_the_log_short(tmp_path):
     assert _digest(gallery) == before
     assert "Executing Cell" in (tmp_path / "runs" / "executed" / "smoke" / "01_background.log").read_text()
 
-    v = subprocess.run([sys.executable, "-m", "gan_utils.run", "--preset", "smoke", "--only", "01", "--verbose"],
-                       cwd=paths.PROJECT_ROOT, capture_output=True, text=True, timeout=600, env=env)
+    v = subprocess.run(
+        [sys.executable, "-m", "gan_utils.run", "--preset", "smoke", "--only", "01", "--verbose"],
+        cwd=paths.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert v.returncode == 0, v.stderr[-3000:]
     assert "Executing Cell" in v.stdout and len(v.stdout.splitlines()) > len(r.stdout.splitlines())
     assert _digest(gallery) == before
@@ -200,8 +237,9 @@ def test_nbval_runs_every_training_notebook_at_ci_scale():
         for name in run.NOTEBOOKS:
             nb = nbformat.read(run.notebook_path(name), as_version=4)
             cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-            out.append(SimpleNamespace(path=run.notebook_path(name), name="Cell 0", cell=cell,
-                                       add_marker=lambda m: None))
+            out.append(
+                SimpleNamespace(path=run.notebook_path(name), name="Cell 0", cell=cell, add_marker=lambda m: None)
+            )
         config = SimpleNamespace(getoption=lambda opt: n)
         conftest.pytest_collection_modifyitems(config, out)
         return {name: item.cell.source for name, item in zip(run.NOTEBOOKS, out)}
@@ -219,15 +257,21 @@ def test_nbval_runs_every_training_notebook_at_ci_scale():
 
 # --- values are checked before anything runs; custom runs never share a folder ---
 
-@pytest.mark.parametrize("args, message", [
-    (["--only", "02", "-p", "EPOCHS", "0", "-p", "LEARNING_RATE", "fast"],
-     "02_dense_gan: EPOCHS = 0 is not allowed: EPOCHS must be a whole number >= 1."),
-    (["--only", "02", "-p", "LEARNING_RATE", "fast"], "LEARNING_RATE = 'fast' is not allowed"),
-    (["--only", "03", "-p", "PRECISION", "float8"], "PRECISION = 'float8' is not allowed"),
-    (["--only", "04", "-p", "SWEEP_LEARNING_RATES", "[0.0002, 2]"], "SWEEP_LEARNING_RATES = [0.0002, 2]"),
-    (["-p", "FIG_FORMAT", "jpg"], "01_background: FIG_FORMAT = 'jpg' is not allowed"),
-    (["--preset", "paper", "-p", "02:TRAIN_IMAGES", "10"], "TRAIN_IMAGES = 10 is not allowed"),
-])
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--only", "02", "-p", "EPOCHS", "0", "-p", "LEARNING_RATE", "fast"],
+            "02_dense_gan: EPOCHS = 0 is not allowed: EPOCHS must be a whole number >= 1.",
+        ),
+        (["--only", "02", "-p", "LEARNING_RATE", "fast"], "LEARNING_RATE = 'fast' is not allowed"),
+        (["--only", "03", "-p", "PRECISION", "float8"], "PRECISION = 'float8' is not allowed"),
+        (["--only", "04", "-p", "SWEEP_LEARNING_RATES", "[0.0002, 2]"], "SWEEP_LEARNING_RATES = [0.0002, 2]"),
+        (["-p", "FIG_FORMAT", "jpg"], "01_background: FIG_FORMAT = 'jpg' is not allowed"),
+        (["--preset", "paper", "-p", "02:TRAIN_IMAGES", "10"], "TRAIN_IMAGES = 10 is not allowed"),
+    ],
+)
 def test_check_refuses_bad_values_in_one_sentence(args, message):
     r = _cli("--check", *args)
     assert r.returncode == 2 and "Plan:" not in r.stdout, r.stdout

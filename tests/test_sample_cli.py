@@ -3,6 +3,7 @@
 Tiny generators (z -> Dense(784, tanh) -> 28x28x1) stand in for trained ones.
 The evaluate tests need MNIST (MNIST_PATH) and are skipped without it.
 """
+
 import json
 import os
 import pickle
@@ -43,8 +44,9 @@ def gens(tmp_path_factory, tiny_generator):
 def _run(module, *args, env=None):
     e = dict(os.environ, **(env or {}))
     e["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), e.get("PYTHONPATH")) if p)
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT, env=e, capture_output=True,
-                          text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)], cwd=ROOT, env=e, capture_output=True, text=True, timeout=900
+    )
 
 
 def _main_exit(capsys, *args):
@@ -99,18 +101,21 @@ def test_generate_checks_its_arguments(gens):
     np.testing.assert_array_equal(x[:10], sample.generate(uncond, n=10, seed=1))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--per-class", "0"], "must be a whole number >= 1"),
-    (["--per-class", "-3"], "must be a whole number >= 1"),
-    (["--per-class", "ten"], "not a whole number"),
-    (["--n", "5", "--per-class", "5"], "not allowed with argument"),
-    ([], "one of the arguments --per-class --n is required"),
-    (["--per-class", "5", "--seed", "-1"], "must be >= 0"),
-    (["--per-class", "5", "--out", "{tmp}/samples.txt"], "must end in .npz"),
-    (["--per-class", "5", "--out", "{tmp}/no/such/folder/s.npz"], "does not exist"),
-    (["--per-class", "5", "--out", "{tmp}/a_file/s.npz"], "does not exist (or is not a folder)"),
-    (["--n", "5"], "conditional generator: use --per-class"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--per-class", "0"], "must be a whole number >= 1"),
+        (["--per-class", "-3"], "must be a whole number >= 1"),
+        (["--per-class", "ten"], "not a whole number"),
+        (["--n", "5", "--per-class", "5"], "not allowed with argument"),
+        ([], "one of the arguments --per-class --n is required"),
+        (["--per-class", "5", "--seed", "-1"], "must be >= 0"),
+        (["--per-class", "5", "--out", "{tmp}/samples.txt"], "must end in .npz"),
+        (["--per-class", "5", "--out", "{tmp}/no/such/folder/s.npz"], "does not exist"),
+        (["--per-class", "5", "--out", "{tmp}/a_file/s.npz"], "does not exist (or is not a folder)"),
+        (["--n", "5"], "conditional generator: use --per-class"),
+    ],
+)
 def test_sample_cli_refuses_bad_arguments(gens, tmp_path, capsys, args, message):
     (tmp_path / "a_file").write_text("x")
     args = [a.format(tmp=tmp_path) for a in args]
@@ -121,15 +126,21 @@ def test_sample_cli_refuses_bad_arguments(gens, tmp_path, capsys, args, message)
     assert not (tmp_path / "s.npz").exists()
 
 
-@pytest.mark.parametrize("which, args, message", [
-    ("uncond", ["--per-class", "5"], "unconditional generator (no label input): use --n"),
-    ("clf", ["--n", "5"], "is not a generator of this series: it has inputs [(None, 28, 28, 1)] and outputs "
-                          "[(None, 10)]"),
-    ("truncated", ["--n", "5"], "truncated"),
-    ("zip", ["--n", "5"], "could not be loaded as a Keras model"),
-    ("text", ["--n", "5"], "not a Keras model file (not a zip archive"),
-    ("missing", ["--n", "5"], "Generator file not found"),
-])
+@pytest.mark.parametrize(
+    "which, args, message",
+    [
+        ("uncond", ["--per-class", "5"], "unconditional generator (no label input): use --n"),
+        (
+            "clf",
+            ["--n", "5"],
+            "is not a generator of this series: it has inputs [(None, 28, 28, 1)] and outputs [(None, 10)]",
+        ),
+        ("truncated", ["--n", "5"], "truncated"),
+        ("zip", ["--n", "5"], "could not be loaded as a Keras model"),
+        ("text", ["--n", "5"], "not a Keras model file (not a zip archive"),
+        ("missing", ["--n", "5"], "Generator file not found"),
+    ],
+)
 def test_sample_cli_refuses_wrong_generator_files(gens, tmp_path, capsys, which, args, message):
     path = gens.get(which, tmp_path / "missing.keras")
     code, err = _main_exit(capsys, path, *args, "--out", tmp_path / "s.npz")
@@ -173,16 +184,21 @@ def test_evaluate_cli_prints_one_json_object(mnist_env, tmp_path):
     assert result["classifier"]["test_accuracy"] >= 0.99
 
 
-@pytest.mark.parametrize("arrays, message", [
-    ({"pictures": np.zeros((20, 28, 28), np.uint8)}, "no 'images'"),
-    ({"images": np.zeros((20, 28, 28), np.float32)}, "expected uint8"),
-    ({"images": np.zeros((20, 32, 32), np.uint8)}, "expected uint8 of shape (N, 28, 28)"),
-    ({"images": np.zeros((20, 28, 28), np.uint8), "labels": np.zeros(19, np.int64)}, "one digit per image"),
-    ({"images": np.zeros((20, 28, 28), np.uint8), "labels": np.full(20, 12)}, "digits are 0-9"),
-    ({"images": np.zeros((20, 28, 28), np.uint8), "labels": np.array([None] * 20, dtype=object)},
-     "pickled Python objects"),
-    ({"images": np.zeros((3, 28, 28), np.uint8)}, "at least 10"),
-])
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"pictures": np.zeros((20, 28, 28), np.uint8)}, "no 'images'"),
+        ({"images": np.zeros((20, 28, 28), np.float32)}, "expected uint8"),
+        ({"images": np.zeros((20, 32, 32), np.uint8)}, "expected uint8 of shape (N, 28, 28)"),
+        ({"images": np.zeros((20, 28, 28), np.uint8), "labels": np.zeros(19, np.int64)}, "one digit per image"),
+        ({"images": np.zeros((20, 28, 28), np.uint8), "labels": np.full(20, 12)}, "digits are 0-9"),
+        (
+            {"images": np.zeros((20, 28, 28), np.uint8), "labels": np.array([None] * 20, dtype=object)},
+            "pickled Python objects",
+        ),
+        ({"images": np.zeros((3, 28, 28), np.uint8)}, "at least 10"),
+    ],
+)
 def test_evaluate_refuses_bad_files(tmp_path, capsys, arrays, message):
     from gan_utils import evaluate
 
@@ -203,11 +219,14 @@ def test_evaluate_cli_bad_file_exits_2_without_traceback(tmp_path):
     assert r.returncode == 2 and "file not found" in r.stderr
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"hello\n", "is not an .npz archive"),
-    (b"", "is empty, not an .npz archive"),
-    (pickle.dumps({"images": [0] * 10}), "is a pickled Python object, which is refused"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"hello\n", "is not an .npz archive"),
+        (b"", "is empty, not an .npz archive"),
+        (pickle.dumps({"images": [0] * 10}), "is a pickled Python object, which is refused"),
+    ],
+)
 def test_evaluate_names_what_a_non_npz_file_is(tmp_path, content, message):
     path = tmp_path / "samples.npz"
     path.write_bytes(content)
