@@ -129,7 +129,7 @@ def marks_callback(sampler, conditional, marks, budget_s):
     """
     import keras
 
-    from gan_utils import evaluation, sample
+    from gan_utils import sampling, scoring
 
     class Marks(keras.callbacks.Callback):
         def __init__(self):
@@ -140,8 +140,8 @@ def marks_callback(sampler, conditional, marks, budget_s):
             for m, epoch, at in self.pending:
                 t0 = time.perf_counter()
                 labels = np.repeat(np.arange(10), 1000) if conditional else None
-                s = evaluation.score(
-                    sample.generate(sampler, n=None if conditional else 10000, labels=labels, seed=1),
+                s = scoring.score(
+                    sampling.generate(sampler, n=None if conditional else 10000, labels=labels, seed=1),
                     labels,
                     pr_points=0,
                 )
@@ -356,13 +356,14 @@ def main(argv=None):
 
     with tempfile.TemporaryDirectory(prefix="ttq_") as tmp:
         os.environ["GAN_OUTPUT_ROOT"] = tmp  # anything the notebooks' cells write goes here
-        from gan_utils import evaluation, precision, repro
+        from gan_utils import machine as machine_info
+        from gan_utils import precision, scoring
 
-        evaluation.reference_points()  # load (or train) the classifier before any clock starts
+        scoring.reference_points()  # load (or train) the classifier before any clock starts
         auto = dict(zip(("policy", "reason"), precision.choose("auto")))
         chosen = {p: precision.choose(p) for p in args.precisions}  # asked -> (policy, why)
         policies = list(dict.fromkeys(policy for policy, _ in chosen.values()))
-        machine = repro.environment_info()
+        machine = machine_info.environment_info()
         print(
             f"Machine: {machine['cpu']}, {machine['cpu_count']} cores, GPUs {machine['gpus'] or 'none'}, "
             f"TensorFlow {machine['tensorflow']}, Keras {machine['keras']}\n"

@@ -12,8 +12,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from . import checkpoint, data, evaluation, records
-from .sample import check_generator, generate, one_hot
+from . import checkpoint, data, records, scoring
+from .sampling import check_generator, generate, one_hot
 
 EXPLODING_LOSS = 1e3
 
@@ -184,13 +184,13 @@ class QualityCheck(keras.callbacks.Callback):
         t0 = time.perf_counter()
         labels = np.repeat(np.arange(10), self.n // 10) if self.conditional else None
         images = generate(self.generator, n=None if self.conditional else self.n, labels=labels, seed=self.seed)
-        s = evaluation.score(images, labels, pr_points=2000)
+        s = scoring.score(images, labels, pr_points=2000)
         rec = {
             "epoch": epoch + 1,
             "iteration": int(ops.convert_to_numpy(self.model.d_optimizer.iterations)),
             "seconds": round(self.run.train_seconds, 2),
             "n_samples": self.n,
-            **{k: s.get(k) for k in evaluation.QUALITY_KEYS},
+            **{k: s.get(k) for k in scoring.QUALITY_KEYS},
             "eval_seconds": round(time.perf_counter() - t0, 2),
         }
         self.run.quality.append(rec)

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .repro import atomic_write
+from .atomic import atomic_write
 
 
 class CheckpointError(RuntimeError):

@@ -42,15 +42,15 @@ def read_samples(path):
 def evaluate_file(path):
     """Score a samples file; returns the dict that the command prints as JSON (03)."""
     images, labels = read_samples(path)
-    from . import evaluation
+    from . import scoring
 
-    model = evaluation.score(images, labels)
-    stats = evaluation.classifier_stats()
+    model = scoring.score(images, labels)
+    stats = scoring.classifier_stats()
     return {
         "n": len(images),
         "model": model,
         "classifier": {k: stats[k] for k in ("key", "test_accuracy")},
-        "reference": evaluation.reference_points(),
+        "reference": scoring.reference_points(),
     }
 
 

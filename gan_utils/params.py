@@ -4,11 +4,14 @@
 naming the parameter, the value and what is allowed. Epoch settings past ``EPOCHS`` are cut to it, with a note.
 """
 
+import json
 import numbers
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from . import paths
-from .repro import RunConfig
+from .records import write_run_info
 
 
 class ParameterError(ValueError):
@@ -215,3 +218,59 @@ def check(namespace, notebook, rules=RULES):
             p[name] = str(writable_dir(name, default(notebook, p[name])))
     namespace.update({k: Path(v) if k in ("RUN_DIR", "FIG_DIR") else v for k, v in p.items()})
     return RunConfig(notebook, p)
+
+
+# Parameters that may change between an interrupted run and its resume: they do not change the training itself.
+NOT_IN_FINGERPRINT = frozenset(
+    {
+        "EPOCHS",
+        "RESUME",
+        "RUN_DIR",
+        "FIG_DIR",
+        "SNAPSHOT_EPOCHS",
+        "VAL_EVERY",
+        "SCORE_EVERY",
+        "EVAL_SAMPLES",
+        "COMPARE_EPOCHS",
+        "DENSE_RUN_DIR",
+        "DCGAN_RUN_DIR",
+        "FIG_FORMAT",
+        "DETERMINISTIC",
+    }
+)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run's checked parameters, frozen: from the parameters cell to run_info.json and the checkpoint."""
+
+    notebook: str
+    parameters: MappingProxyType = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
+
+    def __getitem__(self, name):
+        return self.parameters[name]
+
+    def get(self, name, default=None):
+        return self.parameters.get(name, default)
+
+    def replace(self, **changes):
+        """A new config with some parameters changed (a comparison run, its own RUN_DIR)."""
+        return RunConfig(self.notebook, dict(self.parameters, **changes))
+
+    def fingerprint(self):
+        """The settings a checkpoint depends on, as sorted JSON (resuming with other settings is refused)."""
+        kept = {k: v for k, v in self.parameters.items() if k not in NOT_IN_FINGERPRINT}
+        return json.dumps(dict(kept, notebook=self.notebook), sort_keys=True, default=str)
+
+    def write(self, run_dir, extra=None):
+        """Write ``run_dir/run_info.json``: parameters, seed, library versions, machine."""
+        return write_run_info(
+            run_dir,
+            dict(self.parameters),
+            self.get("SEED", 0),
+            self.notebook,
+            dict(extra or {}, fingerprint=self.fingerprint()),
+        )

@@ -4,7 +4,7 @@
 import keras
 import tensorflow as tf
 
-from .repro import cpuinfo
+from .machine import cpuinfo
 
 POLICIES = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 

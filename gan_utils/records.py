@@ -6,11 +6,13 @@
 import csv
 import io
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 
-from .repro import atomic_write, atomic_write_text
+from .atomic import atomic_write, atomic_write_text
+from .machine import environment_info
 
 try:
     import resource
@@ -124,3 +126,16 @@ def save_metrics(run_dir, scores, run=None):
         out["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     atomic_write_text(Path(run_dir) / "metrics.json", json.dumps(out, indent=1, default=float))
     return out
+
+
+def write_run_info(run_dir, params, seed, notebook, extra=None):
+    """Record parameters, seed and library versions in ``run_dir/run_info.json`` (every notebook)."""
+    info = {
+        "notebook": notebook,
+        "seed": seed,
+        "parameters": params,
+        "environment": environment_info(),
+        "written": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        **(extra or {}),
+    }
+    return atomic_write_text(Path(run_dir) / "run_info.json", json.dumps(info, indent=2, default=str))

@@ -11,7 +11,7 @@ import ast
 import nbformat
 import pytest
 
-from gan_utils import params, paths, repro
+from gan_utils import params, paths
 from gan_utils.params import ParameterError
 
 NB = paths.PROJECT_ROOT / "notebooks"
@@ -141,7 +141,7 @@ def test_epochs_alone_is_a_valid_override(notebook, tmp_path, capsys):
     """``-p EPOCHS 3`` alone works; every list of epochs is cut to it, with a note."""
     ns = run_check_cell(notebook, tmp_path, EPOCHS=3)
     cfg = ns["config"]
-    assert SENTINEL in ns and isinstance(cfg, repro.RunConfig) and cfg.notebook == notebook
+    assert SENTINEL in ns and isinstance(cfg, params.RunConfig) and cfg.notebook == notebook
     assert cfg["EPOCHS"] == 3 and ns["EPOCHS"] == 3
     assert max(cfg["SNAPSHOT_EPOCHS"]) == 3 and 3 in ns["SNAPSHOT_EPOCHS"] and 0 in ns["SNAPSHOT_EPOCHS"]
     for name in ("COMPARE_EPOCHS", "SCORE_EVERY"):
@@ -156,7 +156,7 @@ def test_epochs_alone_is_a_valid_override(notebook, tmp_path, capsys):
 def test_defaults_pass_and_give_the_run_config(notebook, tmp_path):
     ns = run_check_cell(notebook, tmp_path)
     cfg = ns["config"]
-    assert SENTINEL in ns and isinstance(cfg, repro.RunConfig) and cfg.notebook == notebook
+    assert SENTINEL in ns and isinstance(cfg, params.RunConfig) and cfg.notebook == notebook
     # every declared parameter is checked (has a rule) and lands in the config
     names = declared(notebook)
     assert set(names) <= set(params.RULES), set(names) - set(params.RULES)

@@ -1,4 +1,4 @@
-"""The training plumbing (gan_utils.callbacks, checkpoint, records, repro.RunConfig) around a tiny GAN.
+"""The training plumbing (gan_utils.callbacks, checkpoint, records, params.RunConfig) around a tiny GAN.
 
 The notebooks define their own GANs; the plumbing must work for any ``keras.Model``
 with ``generator``, ``discriminator``, ``d_optimizer``, ``g_optimizer`` and a
@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 from keras import layers, ops
 
-from gan_utils import callbacks, checkpoint, records, repro
+from gan_utils import callbacks, checkpoint, params, records, seeding
 from gan_utils.checkpoint import CheckpointError
 
 LATENT = 8
@@ -118,14 +118,14 @@ def build_discriminator(cond=False):
 
 
 def make_gan(cond=False, seed=0, lr=2e-3, nan_from=None, widths=(16,)):
-    repro.set_seed(seed)
+    seeding.set_seed(seed)
     gan = TinyGAN(build_generator(cond, widths), build_discriminator(cond), seed=seed, nan_from=nan_from)
     gan.compile(d_optimizer=keras.optimizers.Adam(lr, beta_1=0.5), g_optimizer=keras.optimizers.Adam(lr, beta_1=0.5))
     return gan
 
 
 def config(run_dir, epochs=2, resume=False, **more):
-    return repro.RunConfig(
+    return params.RunConfig(
         "test",
         dict(EPOCHS=epochs, BATCH_SIZE=64, SEED=0, LEARNING_RATE=2e-3, RESUME=resume, RUN_DIR=str(run_dir), **more),
     )
@@ -326,7 +326,7 @@ def test_same_seed_same_numbers_other_seed_others(reference, tmp_path):
     gan, _, _ = _new("dense")
     run = train(gan, config(tmp_path / "a"))
     assert_same_run(ref["history"], ref["state"], rows(run), weights(gan))
-    other = repro.RunConfig("test", dict(config(tmp_path / "b").parameters, SEED=1))
+    other = params.RunConfig("test", dict(config(tmp_path / "b").parameters, SEED=1))
     run_b = train(make_gan(seed=1), other, snapshot_epochs=(0,))
     assert [r["d_loss"] for r in run_b.history] != [r["d_loss"] for r in ref["history"]]
 
@@ -389,7 +389,7 @@ def test_checkpoint_keys_name_position_and_variable_not_keras_names():
 def _two_same_layers(reverse, seed):
     """G: z(16) -> Dense(16) -> Dense(16) -> Dense(784); with ``reverse``, the two 16x16 layers are
     created in the opposite order, so their Keras names are in the opposite order to their positions."""
-    repro.set_seed(seed)
+    seeding.set_seed(seed)
     a, b = layers.Dense(16), layers.Dense(16)
     if reverse:
         b, a = layers.Dense(16), layers.Dense(16)
@@ -487,7 +487,7 @@ def test_run_config_is_frozen_and_its_fingerprint_holds_what_training_depends_on
         assert cfg.replace(**{name: 123}).fingerprint() == cfg.fingerprint(), name
     for name, value in (("LEARNING_RATE", 1e-3), ("SEED", 1), ("BATCH_SIZE", 32), ("G_LOSS", "saturating")):
         assert cfg.replace(**{name: value}).fingerprint() != cfg.fingerprint(), name
-    assert repro.RunConfig("other", dict(cfg.parameters)).fingerprint() != cfg.fingerprint()
+    assert params.RunConfig("other", dict(cfg.parameters)).fingerprint() != cfg.fingerprint()
     new = cfg.replace(EPOCHS=5, RUN_DIR="elsewhere")
     assert new["EPOCHS"] == 5 and new["RUN_DIR"] == "elsewhere" and cfg["EPOCHS"] == 2  # a copy
     assert new.notebook == cfg.notebook

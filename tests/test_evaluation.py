@@ -1,4 +1,4 @@
-"""The evaluation classifier and the sample-quality metrics (gan_utils.evaluation).
+"""The evaluation classifier and the sample-quality metrics (gan_utils.scoring).
 
 Needs MNIST: set MNIST_PATH=/path/to/mnist.npz (or have Keras's cached copy);
 otherwise these tests are skipped. The classifier trains once (about 40 s on
@@ -16,8 +16,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from gan_utils import evaluation as ev  # noqa: E402
-from gan_utils import repro  # noqa: E402
+from gan_utils import scoring as ev  # noqa: E402
+from gan_utils import seeding  # noqa: E402
 
 
 def _mnist_file():
@@ -255,11 +255,11 @@ def test_cache_is_reused_and_a_broken_cache_is_retrained(monkeypatch, tmp_path, 
 
 
 def test_building_the_classifier_leaves_global_random_state_alone():
-    # repro.set_seed, not keras.utils.set_random_seed: before Keras 3.13 the latter leaves Keras's global
+    # seeding.set_seed, not keras.utils.set_random_seed: before Keras 3.13 the latter leaves Keras's global
     # SeedGenerator as it was, so the second unseeded draw would differ whatever the classifier did.
-    repro.set_seed(7)
+    seeding.set_seed(7)
     a = keras.ops.convert_to_numpy(keras.random.normal((5,))), np.random.random()
-    repro.set_seed(7)
+    seeding.set_seed(7)
     ev._build_classifier(ev.CLASSIFIER_CONFIG)
     b = keras.ops.convert_to_numpy(keras.random.normal((5,))), np.random.random()
     np.testing.assert_array_equal(a[0], b[0])

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gan_utils import params, paths, plotting, repro
+from gan_utils import params, paths, plotting, records, seeding
 from gan_utils.params import ParameterError
 
 
@@ -101,7 +101,7 @@ def test_check_returns_a_frozen_config_and_puts_checked_values_back(tmp_path, ca
         "UNRELATED": object(),
     }
     cfg = params.check(ns, "02_dense_gan")
-    assert isinstance(cfg, repro.RunConfig) and cfg.notebook == "02_dense_gan"
+    assert isinstance(cfg, params.RunConfig) and cfg.notebook == "02_dense_gan"
     assert set(cfg.parameters) == {"EPOCHS", "SNAPSHOT_EPOCHS", "LEARNING_RATE", "RUN_DIR", "FIG_DIR"}
     assert ns["SNAPSHOT_EPOCHS"] == cfg["SNAPSHOT_EPOCHS"] == [0, 3] and "note:" in capsys.readouterr().out
     assert ns["LEARNING_RATE"] == 1.0 and isinstance(ns["LEARNING_RATE"], float)
@@ -142,16 +142,16 @@ def test_default_folders_follow_output_root(monkeypatch, tmp_path):
 def test_set_seed_repeats_numbers():
     import keras
 
-    repro.set_seed(7)
+    seeding.set_seed(7)
     a = (np.random.rand(3), keras.random.normal((3,)).numpy())
-    repro.set_seed(7)
+    seeding.set_seed(7)
     b = (np.random.rand(3), keras.random.normal((3,)).numpy())
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
 
 
 def test_run_info_records_parameters_seed_and_versions(tmp_path):
-    p = repro.write_run_info(tmp_path, {"EPOCHS": 3}, seed=5, notebook="02_dense_gan")
+    p = records.write_run_info(tmp_path, {"EPOCHS": 3}, seed=5, notebook="02_dense_gan")
     info = json.loads(p.read_text())
     assert info["seed"] == 5 and info["parameters"] == {"EPOCHS": 3}
     assert info["environment"]["tensorflow"] and info["environment"]["keras"].startswith("3.")

@@ -17,7 +17,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from gan_utils import sample  # noqa: E402
+from gan_utils import sample, sampling  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,9 +71,9 @@ def test_sample_cli_conditional_writes_labelled_npz(gens, tmp_path):
     assert labels.dtype == np.int64 and labels.tolist() == [d for d in range(10) for _ in range(4)]
     assert images.min() < 60 and images.max() > 190  # 0-255, not [-1, 1]
     # The same seed in Python gives the same images; a different seed others.
-    gen = sample.load_generator(gens["cond"])
-    np.testing.assert_array_equal(sample.generate(gen, labels=labels, seed=3), images)
-    assert not np.array_equal(sample.generate(gen, labels=labels, seed=4), images)
+    gen = sampling.load_generator(gens["cond"])
+    np.testing.assert_array_equal(sampling.generate(gen, labels=labels, seed=3), images)
+    assert not np.array_equal(sampling.generate(gen, labels=labels, seed=4), images)
     assert [p.name for p in tmp_path.iterdir()] == ["s.npz"]  # no temporary file left behind
 
 
@@ -88,17 +88,17 @@ def test_sample_cli_unconditional_and_same_seed_same_images(gens, tmp_path, caps
 
 
 def test_generate_checks_its_arguments(gens):
-    cond, uncond = sample.load_generator(gens["cond"]), sample.load_generator(gens["uncond"])
+    cond, uncond = sampling.load_generator(gens["cond"]), sampling.load_generator(gens["uncond"])
     with pytest.raises(ValueError, match="conditional: pass labels"):
-        sample.generate(cond, n=10)
+        sampling.generate(cond, n=10)
     with pytest.raises(ValueError, match="unconditional"):
-        sample.generate(uncond, n=10, labels=np.zeros(10, int))
+        sampling.generate(uncond, n=10, labels=np.zeros(10, int))
     with pytest.raises(ValueError, match="digits 0-9"):
-        sample.generate(cond, labels=np.array([3, 10]))
+        sampling.generate(cond, labels=np.array([3, 10]))
     with pytest.raises(ValueError, match="n = 0"):
-        sample.generate(uncond, n=0)
-    x = sample.generate(uncond, n=1200, seed=1, batch_size=500)  # batches of 500, 500, 200
-    np.testing.assert_array_equal(x[:10], sample.generate(uncond, n=10, seed=1))
+        sampling.generate(uncond, n=0)
+    x = sampling.generate(uncond, n=1200, seed=1, batch_size=500)  # batches of 500, 500, 200
+    np.testing.assert_array_equal(x[:10], sampling.generate(uncond, n=10, seed=1))
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from keras import layers
 
 from . import data as gdata
 from . import paths
-from .repro import atomic_write_text
+from .atomic import atomic_write_text
 
 NUM_CLASSES = 10
 N_REFERENCE = 10_000  # test digits for the reference statistics; training / noise images for the reference points
