@@ -1,7 +1,10 @@
-"""Checking a notebook's parameters before anything runs (every notebook, and the runner).
+"""Checking a notebook's parameters before anything runs, and the checked set of one run (every notebook, the
+runner).
 
-``check(globals(), notebook)`` runs right after the ``parameters`` cell; a bad value raises ``ParameterError``
-naming the parameter, the value and what is allowed. Epoch settings past ``EPOCHS`` are cut to it, with a note.
+Each notebook declares its parameters' rules in its ``checks`` cell, ``CHECKS = {"EPOCHS": params.whole(1), ...}``,
+and calls ``config = params.check(globals(), CHECKS, "<notebook>")``. A bad value raises ``ParameterError`` naming
+the parameter, the value and what is allowed. The check changes nothing in the notebook: what it resolves (the
+default folders, epoch lists cut to ``EPOCHS``) is in the returned ``RunConfig``, and the notebook assigns it.
 """
 
 import json
@@ -26,53 +29,74 @@ def _is(value, kind):
     return isinstance(value, kind) and not isinstance(value, bool) and value == value  # NaN is no number
 
 
-def whole(minimum=1, maximum=None):
-    """Rule: a whole number in [minimum, maximum]; either bound may name another parameter."""
+@dataclass(frozen=True)
+class Rule:
+    """One parameter's rule. ``check(name, value, checked, notes)`` returns the checked value (``checked``: the
+    parameters checked before it; ``notes``: a list for what was changed) or raises ``ParameterError``.
+    ``trained``: the value changes what is trained (part of the checkpoint's fingerprint; the others may differ
+    when a run resumes). ``folder``: "run" or "figures" for a folder parameter, ``of``: the notebook it belongs to
+    when that is another notebook (04 reads 02's and 03's runs)."""
 
-    def rule(name, value, p):
+    check: object
+    trained: bool = True
+    folder: str = None
+    of: str = None
+
+    def __call__(self, name, value, checked, notes):
+        return self.check(name, value, checked, notes)
+
+
+def whole(minimum=1, maximum=None, trained=True):
+    """A whole number in [minimum, maximum]; either bound may name another parameter."""
+
+    def check(name, value, p, notes):
         low, top = (p[b] if isinstance(b, str) else b for b in (minimum, maximum))
         if not _is(value, numbers.Integral) or value < low or (top is not None and value > top):
             _fail(name, value, f"a whole number >= {low}" + (f" and <= {top}" if top is not None else ""))
         return int(value)
 
-    return rule
+    return Rule(check, trained)
 
 
-def real(low=None, high=None, low_open=False, high_open=False):
-    """Rule: a real number inside the given bounds, returned as float."""
-    bounds = [f"{'>' if low_open else '>='} {low}"] * (low is not None) + [f"{'<' if high_open else '<='} {high}"] * (
-        high is not None
-    )
+def real(low=None, high=None, low_open=False, high_open=False, trained=True):
+    """A real number inside the given bounds, returned as float."""
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low}")
+    if high is not None:
+        bounds.append(f"{'<' if high_open else '<='} {high}")
     allowed = " ".join(["a number", " and ".join(bounds)]).strip()
 
-    def rule(name, value, p):
-        if (
-            not _is(value, numbers.Real)
-            or (low is not None and (value <= low if low_open else value < low))
-            or (high is not None and (value >= high if high_open else value > high))
-        ):
+    def check(name, value, p, notes):
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if not _is(value, numbers.Real) or too_low or too_high:
             _fail(name, value, allowed)
         return float(value)
 
-    return rule
+    return Rule(check, trained)
 
 
-def flag(name, value, p):
-    """Rule: True or False."""
-    if not isinstance(value, bool):
-        _fail(name, value, "True or False")
-    return value
+def flag(trained=True):
+    """True or False."""
+
+    def check(name, value, p, notes):
+        if not isinstance(value, bool):
+            _fail(name, value, "True or False")
+        return value
+
+    return Rule(check, trained)
 
 
-def one_of(*choices):
-    """Rule: one of ``choices``."""
+def one_of(*choices, trained=True):
+    """One of ``choices``."""
 
-    def rule(name, value, p):
+    def check(name, value, p, notes):
         if value not in choices:
             _fail(name, value, "one of " + ", ".join(map(repr, choices)))
         return value
 
-    return rule
+    return Rule(check, trained)
 
 
 def _list(name, value, ok, allowed):
@@ -81,10 +105,10 @@ def _list(name, value, ok, allowed):
     return value
 
 
-def epoch_list(epochs_name="EPOCHS"):
-    """Rule: a list of epochs; those past ``EPOCHS`` are dropped with a note, and ``EPOCHS`` itself is kept."""
+def epoch_list(epochs_name="EPOCHS", trained=False):
+    """A list of epochs; those past ``EPOCHS`` are dropped (with a note) and ``EPOCHS`` itself is added."""
 
-    def rule(name, value, p):
+    def check(name, value, p, notes):
         _list(
             name,
             value,
@@ -95,16 +119,16 @@ def epoch_list(epochs_name="EPOCHS"):
         kept = sorted({int(v) for v in value if v <= last})
         if len(kept) < len(set(value)):
             kept = sorted(set(kept) | {last})
-            print(f"note: {name} cut to {kept} ({epochs_name} = {last}).")
+            notes.append(f"{name} cut to {kept} ({epochs_name} = {last}).")
         return kept
 
-    return rule
+    return Rule(check, trained)
 
 
-def real_list(low=0, high=1):
-    """Rule: a non-empty list of numbers in (low, high)."""
+def real_list(low=0, high=1, trained=True):
+    """A non-empty list of numbers in (low, high)."""
 
-    def rule(name, value, p):
+    def check(name, value, p, notes):
         _list(
             name,
             value,
@@ -113,75 +137,53 @@ def real_list(low=0, high=1):
         )
         return [float(v) for v in value]
 
-    return rule
+    return Rule(check, trained)
 
 
-def multiple_of_10(name, value, p):
-    """Rule: a whole number >= 100 that is a multiple of 10 (the same number of samples of each digit)."""
-    if not _is(value, numbers.Integral) or value < 100 or value % 10:
-        _fail(name, value, "a whole number >= 100 and a multiple of 10 (the same number of each digit)")
-    return int(value)
+def multiple_of_10(trained=False):
+    """A whole number >= 100 that is a multiple of 10 (the same number of samples of each digit)."""
+
+    def check(name, value, p, notes):
+        if not _is(value, numbers.Integral) or value < 100 or value % 10:
+            _fail(name, value, "a whole number >= 100 and a multiple of 10 (the same number of each digit)")
+        return int(value)
+
+    return Rule(check, trained)
 
 
-def capped(epochs_name="EPOCHS"):
-    """Rule: a whole number >= 0, cut to ``EPOCHS`` with a note (0 switches the feature off)."""
+def capped(epochs_name="EPOCHS", trained=False):
+    """A whole number >= 0, cut to ``EPOCHS`` with a note (0 switches the feature off)."""
 
-    def rule(name, value, p):
-        value, last = whole(0)(name, value, p), p[epochs_name]
+    def check(name, value, p, notes):
+        value, last = whole(0).check(name, value, p, notes), p[epochs_name]
         if value > last:
-            print(f"note: {name} cut from {value} to {last} ({epochs_name} = {last}).")
+            notes.append(f"{name} cut from {value} to {last} ({epochs_name} = {last}).")
         return min(value, last)
 
-    return rule
+    return Rule(check, trained)
 
 
-def folder(name, value, p):
-    """Rule: None (the default folder) or a folder path given as a string."""
-    if value is not None and not isinstance(value, (str, Path)):
-        _fail(name, value, "None or a folder path")
-    return value
+def folder(kind="run", of=None):
+    """None (the default folder: ``runs/<notebook>`` or ``figures/<notebook>``) or a folder path as a string;
+    ``of``: another notebook whose run folder this is."""
+
+    def check(name, value, p, notes):
+        if value is not None and not isinstance(value, (str, Path)):
+            _fail(name, value, "None or a folder path")
+        return value
+
+    return Rule(check, trained=False, folder=kind, of=of)
 
 
-# One rule per parameter name, shared by every notebook that has the parameter (checked in this order).
-RULES = {
-    "EPOCHS": whole(1),
-    "BATCH_SIZE": whole(1, 60000),
-    "SEED": whole(0),
-    "TRAIN_IMAGES": whole("BATCH_SIZE", 60000),
-    "LEARNING_RATE": real(0, 1, low_open=True),
-    "BETA_1": real(0, 1, high_open=True),
-    "LATENT_DIM": whole(1, 1024),
-    "D_OUTPUT": one_of("two_node", "logit"),
-    "G_LOSS": one_of("nonsaturating", "saturating"),
-    "STABILIZE": flag,
-    "LABEL_SMOOTHING": real(0, 0.5),
-    "COMPARE_EPOCHS": capped(),
-    "SNAPSHOT_EPOCHS": epoch_list(),
-    "VAL_EVERY": whole(1),
-    "SCORE_EVERY": capped(),
-    "EVAL_SAMPLES": multiple_of_10,
-    "RESUME": flag,
-    "WIDTH": whole(8, 512),
-    "EMA_DECAY": real(0, 1, high_open=True),
-    "LABEL_PLANES": flag,
-    "PROJECTION": flag,
-    "PRECISION": one_of("auto", "float32", "mixed_bfloat16", "mixed_float16"),
-    "TOY_STEPS": whole(2),
-    "D_ALONE_STEPS": whole(1),
-    "SWEEP_LEARNING_RATES": real_list(),
-    "SWEEP_BETA_1": real_list(),
-    "SWEEP_EPOCHS": whole(1),
-    "DCGAN_SWEEP_EPOCHS": whole(0),
-    "FAILURE_LEARNING_RATE": real(0, 1),
-    "SWEEP_STABILIZE": flag,
-    "TRAIN_MISSING": flag,
-    "DETERMINISTIC": flag,
-    "FIG_FORMAT": one_of("png", "pdf", "svg"),
-    "RUN_DIR": folder,
-    "FIG_DIR": folder,
-    "DENSE_RUN_DIR": folder,
-    "DCGAN_RUN_DIR": folder,
-}
+def validate(values, checks):
+    """(checked values, notes) of the parameters in ``values`` that ``checks`` has a rule for, in the order of
+    ``checks``; the first bad value raises ``ParameterError``. Touches no file (the runner checks a plan with it
+    before anything runs)."""
+    checked, notes = {}, []
+    for name, rule in checks.items():
+        if name in values:
+            checked[name] = rule(name, values[name], checked, notes)
+    return checked, notes
 
 
 def writable_dir(name, path):
@@ -199,53 +201,35 @@ def writable_dir(name, path):
     return p.resolve()
 
 
-def validate(values, rules=RULES):
-    """The checked values of the parameters in ``values`` that have a rule (the runner checks a plan with it
-    before anything runs); the first bad value raises ``ParameterError``. Touches no file."""
-    p = {}
-    for name, rule in rules.items():
-        if name in values:
-            p[name] = rule(name, values[name], p)
-    return p
+def resolve_folder(rule, notebook, value):
+    """The folder a folder parameter means: ``value``, or the default of its kind for ``notebook`` (or ``of``)."""
+    if rule.folder == "figures":
+        return paths.fig_dir(notebook, value)
+    return paths.run_dir(rule.of or notebook, value)
 
 
-def check(namespace, notebook, rules=RULES):
-    """Check the parameters in ``namespace`` (a notebook's ``globals()``), put the checked values back (epoch
-    lists cut, RUN_DIR and FIG_DIR resolved and writable) and return a ``RunConfig``."""
-    p = validate(namespace, rules)
-    for name, default in (("FIG_DIR", paths.fig_dir), ("RUN_DIR", paths.run_dir)):
-        if name in p:
-            p[name] = str(writable_dir(name, default(notebook, p[name])))
-    namespace.update({k: Path(v) if k in ("RUN_DIR", "FIG_DIR") else v for k, v in p.items()})
-    return RunConfig(notebook, p)
-
-
-# Parameters that may change between an interrupted run and its resume: they do not change the training itself.
-NOT_IN_FINGERPRINT = frozenset(
-    {
-        "EPOCHS",
-        "RESUME",
-        "RUN_DIR",
-        "FIG_DIR",
-        "SNAPSHOT_EPOCHS",
-        "VAL_EVERY",
-        "SCORE_EVERY",
-        "EVAL_SAMPLES",
-        "COMPARE_EPOCHS",
-        "DENSE_RUN_DIR",
-        "DCGAN_RUN_DIR",
-        "FIG_FORMAT",
-        "DETERMINISTIC",
-    }
-)
+def check(namespace, checks, notebook):
+    """Check the parameters in ``namespace`` (a notebook's ``globals()``) against ``checks``; print the notes and
+    return the ``RunConfig``, with the folders resolved (the notebook's own made and checked writable).
+    ``namespace`` is not changed."""
+    values, notes = validate(namespace, checks)
+    for note in notes:
+        print("note:", note)
+    for name, rule in checks.items():
+        if rule.folder and name in values:
+            where = resolve_folder(rule, notebook, values[name])
+            values[name] = where if rule.of else writable_dir(name, where)
+    return RunConfig(notebook, values, frozenset(k for k, r in checks.items() if not r.trained))
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """One run's checked parameters, frozen: from the parameters cell to run_info.json and the checkpoint."""
+    """One run's checked parameters, frozen: from the parameters cell to run_info.json and the checkpoint.
+    ``not_trained``: the names that do not change what is trained (they may differ when a run resumes)."""
 
     notebook: str
     parameters: MappingProxyType = field(default_factory=dict)
+    not_trained: frozenset = frozenset()
 
     def __post_init__(self):
         object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
@@ -258,11 +242,11 @@ class RunConfig:
 
     def replace(self, **changes):
         """A new config with some parameters changed (a comparison run, its own RUN_DIR)."""
-        return RunConfig(self.notebook, dict(self.parameters, **changes))
+        return RunConfig(self.notebook, dict(self.parameters, **changes), self.not_trained)
 
     def fingerprint(self):
         """The settings a checkpoint depends on, as sorted JSON (resuming with other settings is refused)."""
-        kept = {k: v for k, v in self.parameters.items() if k not in NOT_IN_FINGERPRINT}
+        kept = {k: v for k, v in self.parameters.items() if k not in self.not_trained}
         return json.dumps(dict(kept, notebook=self.notebook), sort_keys=True, default=str)
 
     def write(self, run_dir, extra=None):

@@ -139,3 +139,16 @@ def write_run_info(run_dir, params, seed, notebook, extra=None):
         **(extra or {}),
     }
     return atomic_write_text(Path(run_dir) / "run_info.json", json.dumps(info, indent=2, default=str))
+
+
+def write_findings(run_dir, notebook, findings, **numbers):
+    """Write a notebook's findings (sentences) and any key ``numbers`` to ``run_dir/findings.json``, where the
+    runner and 04 read them (02, 03, 04)."""
+    record = {"notebook": notebook, "findings": list(findings), "numbers": numbers}
+    return atomic_write_text(Path(run_dir) / "findings.json", json.dumps(record, indent=1, default=float))
+
+
+def write_progress(run_dir, **progress):
+    """Write ``run_dir/progress.json`` (epoch, epochs, seconds, ETA), which the runner shows while a notebook runs
+    (02, 03)."""
+    return atomic_write_text(Path(run_dir) / "progress.json", json.dumps(progress, default=float))
