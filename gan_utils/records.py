@@ -1,6 +1,7 @@
-"""A run's records on disk (02, 03, 04): ``run_info.json``, ``history.csv`` (one row per iteration), ``epochs.csv``,
-``quality.csv``, ``snapshots.npz`` (the fixed-noise grid), ``metrics.json``, ``checkpoint.npz`` and
-``generator.keras``, each written atomically.
+"""A run's records on disk (02, 03, 04): ``run_info.json``, ``history.csv`` (one row per recorded iteration),
+``epochs.csv``, ``quality.csv``, ``snapshots.npz`` (the fixed-noise grid), ``metrics.json``, ``progress.json``,
+``findings.json``, ``diverged.json`` (a run that diverged), the ``checkpoint/`` folder and ``generator.keras``,
+each written atomically.
 """
 
 import csv
@@ -101,7 +102,7 @@ def prepare_dir(run_dir, resume):
     """Make ``run_dir`` ready: kept as it is to resume; otherwise an earlier run is moved, never deleted, to the
     first free ``<name>-previous-N`` (N = 1, 2, ...: the higher, the more recent)."""
     run_dir = Path(run_dir)
-    if resume and not (run_dir / "checkpoint.npz").is_file():
+    if resume and not any((run_dir / f).is_file() for f in ("checkpoint/latest.json", "checkpoint.npz")):
         print(f"RESUME = True but {run_dir} holds no checkpoint yet: starting from epoch 0.")
     if not resume and run_dir.exists() and any(p.name != ".write_test" for p in run_dir.iterdir()):
         n = 1
@@ -145,10 +146,15 @@ def write_findings(run_dir, notebook, findings, **numbers):
     """Write a notebook's findings (sentences) and any key ``numbers`` to ``run_dir/findings.json``, where the
     runner and 04 read them (02, 03, 04)."""
     record = {"notebook": notebook, "findings": list(findings), "numbers": numbers}
-    return atomic_write_text(Path(run_dir) / "findings.json", json.dumps(record, indent=1, default=float))
+    return write_json(Path(run_dir) / "findings.json", record)
 
 
 def write_progress(run_dir, **progress):
     """Write ``run_dir/progress.json`` (epoch, epochs, seconds, ETA), which the runner shows while a notebook runs
     (02, 03)."""
-    return atomic_write_text(Path(run_dir) / "progress.json", json.dumps(progress, default=float))
+    return write_json(Path(run_dir) / "progress.json", progress)
+
+
+def write_json(path, record):
+    """Write ``record`` as JSON to ``path`` atomically."""
+    return atomic_write_text(path, json.dumps(record, indent=1, default=float))
