@@ -129,9 +129,8 @@ def resume_or_start(config, gan, networks=None):
         print(f"Resumed from {run_dir / FOLDER}: epoch {epoch}, iteration {iteration}.")
     run.info = json.loads(config.write(run_dir).read_text())
     if run.resumed_from >= config["EPOCHS"]:
-        print(
-            f"The run in {run_dir} already has {run.resumed_from} epochs (EPOCHS = {config['EPOCHS']}); nothing to train."
-        )
+        done, epochs = run.resumed_from, config["EPOCHS"]
+        print(f"The run in {run_dir} already has {done} epochs (EPOCHS = {epochs}); nothing to train.")
     return run
 
 
