@@ -6,26 +6,27 @@ under ``runs/<preset>/``, and each custom run (any override) under its own ``run
 
 import argparse
 import ast
+import collections
 import contextlib
 import functools
-import io
 import json
 import logging
 import os
 import re
 import sys
+import textwrap
+import threading
 import time
 from pathlib import Path
 
-from . import kernel, paths
-from .params import ParameterError, validate
+from . import cells, execution, params, paths
 
 try:
     import resource
 except ImportError:  # not on Windows
     resource = None
 
-NOTEBOOK_DIR = paths.PROJECT_ROOT / "notebooks"
+NOTEBOOK_DIR = cells.NOTEBOOK_DIR
 NOTEBOOKS = ("01_background", "02_dense_gan", "03_conditional_dcgan", "04_convergence_analysis")
 
 # Parameter overrides per preset and notebook; the classroom preset is every notebook's defaults.
@@ -99,18 +100,14 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 FLOAT32_CPU_FACTOR = 2.2
 
 SUMMARY_METRICS = ("accuracy", "fid_ratio", "min_share", "entropy_bits", "seconds_per_epoch", "peak_memory_mb")
-# Parameters that say where things go (or resume a run) without changing its results.
-LOCATIONS = ("FIG_DIR", "RUN_DIR", "DENSE_RUN_DIR", "DCGAN_RUN_DIR")
-UPSTREAM = {"DENSE_RUN_DIR": "02_dense_gan", "DCGAN_RUN_DIR": "03_conditional_dcgan"}
+POLL_SECONDS = 2  # how often progress mode looks for a new epoch in the notebook's run folders
 
 
 class ContractError(ValueError):
     """A preset or override names a parameter that a notebook does not have."""
 
 
-def notebook_path(name):
-    """The notebook file of ``name``."""
-    return NOTEBOOK_DIR / f"{name}.ipynb"
+notebook_path = cells.notebook_path  # the notebook file of a name such as "02_dense_gan"
 
 
 def select(only):
@@ -142,15 +139,26 @@ def defaults(name):
     return {k: parse_value(v["default"]) for k, v in notebook_parameters(name).items()}
 
 
+@functools.cache
+def checks(name):
+    """The rules of a notebook's parameters, from its ``checks`` cell."""
+    return cells.checks(notebook_path(name))
+
+
+def locations(name):
+    """A notebook's folder parameters (name -> rule): where it writes, or which run it reads (``rule.of``); they
+    never change its results."""
+    return {k: rule for k, rule in checks(name).items() if rule.folder}
+
+
 def checked(name, values):
-    """All of a notebook's parameter values (defaults, then ``values``) after the notebooks' own rules, and the
-    notes the rules printed (an epoch list cut to EPOCHS); ContractError says which value is refused and why."""
-    out = io.StringIO()
+    """All of a notebook's parameter values (defaults, then ``values``) after the notebook's own rules, and the
+    notes on what the rules changed (an epoch list cut to EPOCHS); ContractError says which value is refused."""
     try:
-        with contextlib.redirect_stdout(out):
-            return validate({**defaults(name), **values}), out.getvalue().splitlines()
-    except ParameterError as e:
+        values, notes = params.validate({**defaults(name), **values}, checks(name))
+    except params.ParameterError as e:
         raise ContractError(f"{name}: {e}") from None
+    return values, [f"note: {note}" for note in notes]
 
 
 def _work(name, p):
@@ -222,11 +230,10 @@ def parameters(preset, names, overrides=(), figures=None, name=None):
     """(label, ``plan`` plus the folders that are not given explicitly). The label is the preset, or "custom" when
     overrides change a result-bearing value; classroom keeps the defaults, paper and smoke write under
     ``runs/<label>/``, a custom run under ``runs/custom/<name>/`` (``name``: default the date and time)."""
-    params = plan(preset, names, overrides)
-    neutral = LOCATIONS + ("RESUME",)
+    planned = plan(preset, names, overrides)
     custom = any(
-        k not in neutral and (k, v) not in PRESETS[preset].get(n, {}).items()
-        for n, p in params.items()
+        k not in locations(n) and k != "RESUME" and (k, v) not in PRESETS[preset].get(n, {}).items()
+        for n, p in planned.items()
         for k, v in p.items()
     )
     label = "custom" if custom else preset
@@ -236,15 +243,11 @@ def parameters(preset, names, overrides=(), figures=None, name=None):
     figs = paths.output_root() / "figures" / "paper" if label == "paper" else runs and runs / "figures"
     figs = Path(figures).expanduser().resolve() if figures else figs
     for n in names:
-        wanted = {
-            "FIG_DIR": figs and figs / n,
-            "RUN_DIR": runs and runs / n,
-            **{k: runs and runs / up for k, up in UPSTREAM.items()},
-        }
-        for k, v in wanted.items():
+        for k, rule in locations(n).items():
+            v = (figs and figs / n) if rule.folder == "figures" else (runs and runs / (rule.of or n))
             if v is not None and k in notebook_parameters(n):
-                params[n].setdefault(k, str(v))
-    return label, params
+                planned[n].setdefault(k, str(v))
+    return label, planned
 
 
 def where(name, parameters):
@@ -260,49 +263,122 @@ def precision_on_this_machine(values):
     return (asked, *precision.choose(asked))
 
 
-PAPERMILL_LINE = re.compile(
-    r"Executing Cell|Ending Cell|Executing notebook with kernel|Input Notebook:|"
-    r"Output Notebook:|Working directory:"
-)
-EPOCH_LINE = re.compile(r"epoch (\d+/\d+)\s+[\d.]+ s\s+(ETA \d+ s)")
-KEEP_LINE = re.compile(
-    r"note:|Findings|Notebook finished|Resumed from|Interrupted|The run in .* nothing to train|"
-    r"\S+: (executing|reusing) |Training epochs \S+ of .*records in "
-)
+# papermill's function that logs what the kernel printed (``log_output``); its own messages come from others.
+KERNEL_OUTPUT = "log_output_message"
+TAIL_LINES = 80  # the kernel's last lines that a failure report shows
 
 
 class KernelLog(logging.Handler):
-    """Handler for papermill's logger: writes every message to ``log_file`` and keeps the kernel's output;
-    prints all of it (``mode`` "verbose"), a line per epoch, notes and findings ("progress"), or nothing."""
+    """Handler for papermill's log: writes every message to ``log_file``, keeps the last lines the kernel printed
+    (for a failure report) and, in ``mode`` "verbose", prints every message."""
 
-    def __init__(self, name, mode="progress", log_file=None, stream=None, clock=time.perf_counter):
+    def __init__(self, mode="progress", log_file=None, stream=None):
         super().__init__(logging.INFO)
-        self.name, self.mode, self.stream, self.clock = name, mode, stream or sys.stdout, clock
-        self.t0, self.lines, self.in_findings, self.log_file = clock(), [], False, log_file
+        self.mode, self.log_file, self.stream = mode, log_file, stream or sys.stdout
+        self.lines = collections.deque(maxlen=TAIL_LINES)
 
     def emit(self, record):
-        msg = record.getMessage()
+        msg = record.getMessage().rstrip("\n")
         if self.log_file:
             with open(self.log_file, "a", encoding="utf-8") as f:
-                print(msg.rstrip("\n"), file=f)
+                print(msg, file=f)
         if self.mode == "verbose":
-            print(msg.rstrip("\n"), file=self.stream, flush=True)
-        if PAPERMILL_LINE.match(msg):
-            return
-        for line in msg.splitlines():
-            self.lines.append(line)
-            line, epoch = line.rstrip(), EPOCH_LINE.match(line)
-            follows = self.in_findings and line.startswith(("- ", "  "))
-            self.in_findings = follows or line.startswith("Findings")
-            if self.mode != "progress" or not (epoch or follows or KEEP_LINE.match(line)):
+            print(msg, file=self.stream, flush=True)
+        if record.funcName == KERNEL_OUTPUT:
+            self.lines.extend(msg.splitlines())
+
+
+def run_folders(name, values):
+    """(folder, label) of each run folder a notebook writes to or reads from with these parameters: its own
+    ``RUN_DIR`` (label "") and, for 04, the runs of 02 and 03 (labelled with their folder's name)."""
+    folders = []
+    for k, rule in locations(name).items():
+        if rule.folder == "run":
+            folder = params.resolve_folder(rule, name, values.get(k))
+            folders.append((folder, folder.name if rule.of else ""))
+    return folders
+
+
+class ProgressWatch:
+    """Progress mode's lines while a notebook runs: one whenever a ``progress.json`` in one of its run folders, or
+    in a sub-folder (04's sweep runs), reports a new epoch. ``poll()`` looks once; as a context manager it polls
+    every ``POLL_SECONDS`` in a background thread, and once more at the end. Files older than the watch (an
+    earlier run's) are not shown."""
+
+    def __init__(self, name, folders, stream=None, clock=time.perf_counter, every=None):
+        self.name, self.folders, self.stream, self.clock = name, folders, stream or sys.stdout, clock
+        self.every = every or POLL_SECONDS
+        self.t0, self.since = clock(), time.time_ns() - 10**9  # 1 s: file times may lag the clock slightly
+        self.shown = {}  # progress file -> the epoch shown last
+        self._stop, self._thread = threading.Event(), None
+
+    def _files(self):
+        """(progress file, the run it is of: "" for the notebook's own, else its folder under a run folder)."""
+        done = set()
+        for root, label in self.folders:
+            try:
+                found = sorted(set(Path(root).rglob("progress.json")) - done)
+            except OSError:  # a folder moved away while it was searched
                 continue
-            if epoch:
-                line = f"epoch {epoch[1]}, {self.clock() - self.t0:.0f} s elapsed, {epoch[2]}"
-            line = re.sub(r"^Training epochs (\S+) of .*records in (.*)", r"training epochs \1 -> \2", line)
-            print(f"  {self.name}: {line}", file=self.stream, flush=True)
+            done.update(found)
+            yield from ((path, "/".join(filter(None, (label, *path.parent.relative_to(root).parts)))) for path in found)
+
+    def poll(self):
+        """Print a line for every progress file of this run that reports an epoch not shown yet."""
+        for path, run in self._files():
+            try:
+                if path.stat().st_mtime_ns < self.since:  # an earlier run's
+                    continue
+                progress = json.loads(path.read_text(encoding="utf-8"))
+                epoch, epochs = progress["epoch"], progress["epochs"]
+            except (OSError, ValueError, KeyError, TypeError):  # being replaced, or not a progress record
+                continue
+            if self.shown.get(path) == epoch:
+                continue
+            self.shown[path] = epoch
+            eta = progress.get("eta_seconds")
+            print(
+                f"  {self.name}: {run + ': ' if run else ''}epoch {epoch}/{epochs}, "
+                f"{self.clock() - self.t0:.0f} s elapsed" + (f", ETA {eta:.0f} s" if eta is not None else ""),
+                file=self.stream,
+                flush=True,
+            )
+
+    def _loop(self):
+        while not self._stop.wait(self.every):
+            self.poll()
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._loop, name=f"progress of {self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.poll()  # the last epoch, written after the last look
+        return False
 
 
-def _failure_report(name, err, log, notebook, log_file, tail=80):
+def findings_lines(name, run_dir, since=0.0, width=120):
+    """The lines progress mode prints after a notebook: the sentences of the ``findings.json`` it wrote into
+    ``run_dir`` (at ``since`` or later, seconds since the epoch), wrapped; none if it wrote none."""
+    path = Path(run_dir) / "findings.json"
+    try:
+        if path.stat().st_mtime < since:  # an earlier run's
+            return []
+        findings = json.loads(path.read_text(encoding="utf-8"))["findings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    lines = [f"  {name}: Findings:"] if findings else []
+    for sentence in findings:
+        lines += textwrap.wrap(
+            str(sentence), width, initial_indent=f"  {name}: - ", subsequent_indent=" " * (len(name) + 6)
+        )
+    return lines
+
+
+def _failure_report(name, err, log, notebook, log_file, tail=TAIL_LINES):
     """What a failure prints: which cell failed and how, the kernel's last output, the cell and its traceback
     (papermill's PapermillExecutionError carries them; another error has only its type and message)."""
     index, count = getattr(err, "cell_index", None), getattr(err, "exec_count", None)
@@ -313,7 +389,7 @@ def _failure_report(name, err, log, notebook, log_file, tail=80):
     ]
     if log.mode != "verbose" and log.lines:
         out += [f"--- last {min(tail, len(log.lines))} lines of the kernel's output (all: {log_file}) ---"]
-        out += log.lines[-tail:]
+        out += list(log.lines)[-tail:]
     if getattr(err, "source", None):
         out += [f"--- the failing cell (index {index}) ---", err.source]
     if getattr(err, "traceback", None):
@@ -372,8 +448,8 @@ def main(argv=None):
         names = select(args.only)
         overrides = [(k, parse_value(v)) for k, v in args.parameter]
         name = args.name or custom_name()
-        label, params = parameters(args.preset, names, overrides, args.figures, name)
-        values = {n: checked(n, params[n]) for n in names}
+        label, planned = parameters(args.preset, names, overrides, args.figures, name)
+        values = {n: checked(n, planned[n]) for n in names}
     except ContractError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -395,7 +471,7 @@ def main(argv=None):
         if any(policy == "float32" and not why.startswith("a GPU") for _, policy, why in precisions)
         else 1.0
     )
-    expected = sum(estimate(args.preset, n, params[n]) * (slower if n != "01_background" else 1) for n in names)
+    expected = sum(estimate(args.preset, n, planned[n]) * (slower if n != "01_background" else 1) for n in names)
     print(
         f"Plan: preset {args.preset!r}"
         + (" with overrides (a custom run)" if label == "custom" else "")
@@ -410,24 +486,19 @@ def main(argv=None):
     for asked, policy, why in precisions:
         print(f"Precision on this machine: {asked} -> {policy} ({why}).")
     for n in names:
-        figs, runs = where(n, params[n])
-        shown = ", ".join(f"{k}={v!r}" for k, v in params[n].items() if k not in LOCATIONS)
+        figs, runs = where(n, planned[n])
+        shown = ", ".join(f"{k}={v!r}" for k, v in planned[n].items() if k not in locations(n))
         print(f"  {n}: {shown or 'defaults'}\n      figures -> {figs}")
         if "RUN_DIR" in notebook_parameters(n):
             print(f"      runs    -> {runs}")
-        for k in UPSTREAM:
-            if params[n].get(k):
-                print(f"      reads   -> {params[n][k]} ({k})")
+        for k, rule in locations(n).items():
+            if rule.of and planned[n].get(k):
+                print(f"      reads   -> {planned[n][k]} ({k})")
     print(f"Executed notebooks and logs -> {out_dir}", flush=True)
     if args.check:
         return 0
 
-    import papermill
-
     mode = "verbose" if args.verbose else "quiet" if args.quiet else "progress"
-    pm_logger = logging.getLogger("papermill")
-    pm_logger.setLevel(logging.INFO)
-    pm_logger.propagate = False
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = []
     for i, n in enumerate(names, 1):
@@ -435,29 +506,27 @@ def main(argv=None):
             print(f"\n[{i}/{len(names)}] {n} ...", flush=True)
         log_file, notebook = out_dir / f"{n}.log", out_dir / f"{n}.ipynb"
         log_file.write_text("")
-        log = KernelLog(n, mode, log_file=log_file)
-        pm_logger.addHandler(log)
-        t0 = time.perf_counter()
+        log = KernelLog(mode, log_file=log_file)
+        watch = ProgressWatch(n, run_folders(n, planned[n])) if mode == "progress" else contextlib.nullcontext()
+        t0, started = time.perf_counter(), time.time()
         try:
-            with contextlib.nullcontext() if mode == "verbose" else _stderr_to(log_file):
-                papermill.execute_notebook(
-                    str(notebook_path(n)),
-                    str(notebook),
-                    parameters=params[n],
-                    kernel_name=kernel.name(),
-                    cwd=str(NOTEBOOK_DIR),
+            with contextlib.nullcontext() if mode == "verbose" else _stderr_to(log_file), watch:
+                execution.execute(
+                    n,
+                    notebook,
+                    planned[n],
+                    cwd=NOTEBOOK_DIR,
+                    log_handler=log,
                     log_output=True,
-                    progress_bar=False,
-                    request_save_on_cell_execute=True,
+                    save_each_cell=True,
                 )
         except Exception as e:  # papermill's PapermillExecutionError carries the failing cell
             print(_failure_report(n, e, log, notebook, log_file), file=sys.stderr, flush=True)
             return 1
         finally:
-            pm_logger.removeHandler(log)
             log.close()
         seconds = time.perf_counter() - t0
-        fig_dir, run_dir = where(n, params[n])
+        fig_dir, run_dir = where(n, planned[n])
         figs = sorted(f for f in fig_dir.glob("*") if f.suffix in FIGURE_SUFFIXES)
         metrics = run_dir / "metrics.json"
         summary.append(
@@ -468,6 +537,9 @@ def main(argv=None):
                 "metrics": json.loads(metrics.read_text()) if metrics.is_file() else None,
             }
         )
+        own = [folder for folder, label in run_folders(n, planned[n]) if not label]
+        for line in findings_lines(n, own[0], since=started - 1) if own and mode == "progress" else []:
+            print(line, flush=True)
         if mode != "quiet":
             print(f"[{i}/{len(names)}] {n} done in {seconds:.0f} s, {len(figs)} figure(s) in {fig_dir}", flush=True)
 
@@ -481,7 +553,13 @@ def main(argv=None):
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if resource else None
     if peak:
         print(f"  peak memory of any kernel: {peak:.0f} MB")
-    record = {"preset": args.preset, "label": label, "parameters": params, "notebooks": summary, "peak_memory_mb": peak}
+    record = {
+        "preset": args.preset,
+        "label": label,
+        "parameters": planned,
+        "notebooks": summary,
+        "peak_memory_mb": peak,
+    }
     (out_dir / "summary.json").write_text(json.dumps(record, indent=2, default=str))
     return 0
 

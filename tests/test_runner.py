@@ -6,11 +6,13 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from gan_utils import paths, run
+from gan_utils import execution, paths, records, run
 
 
 def _cli(*args):
@@ -50,7 +52,7 @@ def test_failure_names_the_notebook_and_cell():
     class Err(Exception):
         cell_index, exec_count, ename, evalue = 4, 3, "ParameterError", "EPOCHS = -1 is not allowed"
 
-    log = run.KernelLog("02_dense_gan", "progress", stream=io.StringIO())
+    log = run.KernelLog("progress", stream=io.StringIO())
     text = run._failure_report("02_dense_gan", Err(), log, Path("/x/02.ipynb"), Path("/x/02.log"))
     first = text.splitlines()[1]
     assert first == "FAILED: 02_dense_gan failed in cell 4 (In [3]): ParameterError: EPOCHS = -1 is not allowed"
@@ -119,47 +121,125 @@ def test_explicit_folders_win(monkeypatch, tmp_path):
 def test_epochs_alone_is_a_valid_override(monkeypatch, tmp_path):
     monkeypatch.setenv(paths.OUTPUT_ROOT_VAR, str(tmp_path))
     label, p = run.parameters("classroom", ["02_dense_gan"], [("EPOCHS", 3)])
-    assert label == "custom" and {k: v for k, v in p["02_dense_gan"].items() if k not in run.LOCATIONS} == {"EPOCHS": 3}
+    shown = {k: v for k, v in p["02_dense_gan"].items() if k not in run.locations("02_dense_gan")}
+    assert label == "custom" and shown == {"EPOCHS": 3}
     r = _cli("--check", "--only", "02", "-p", "EPOCHS", "3")
     assert r.returncode == 0, r.stderr
     assert "02_dense_gan: EPOCHS=3" in r.stdout and "figures -> " in r.stdout and "custom" in r.stdout
 
 
-# --- the condensed log ---
+def test_folder_parameters_come_from_the_notebooks_rules(tmp_path):
+    assert set(run.locations("04_convergence_analysis")) == {"RUN_DIR", "FIG_DIR", "DENSE_RUN_DIR", "DCGAN_RUN_DIR"}
+    assert set(run.locations("01_background")) == {"FIG_DIR"} and run.run_folders("01_background", {}) == []
+    folders = run.run_folders(
+        "04_convergence_analysis", {"RUN_DIR": str(tmp_path / "04"), "DENSE_RUN_DIR": str(tmp_path / "dense")}
+    )
+    assert (tmp_path / "04", "") in folders and (tmp_path / "dense", "dense") in folders
+    assert (paths.run_dir("03_conditional_dcgan"), "03_conditional_dcgan") in folders  # the default of DCGAN_RUN_DIR
 
 
-def test_the_log_condenses_epoch_lines_and_keeps_notes(tmp_path):
-    clock = iter([100.0, 112.4, 130.0, 131.0, 132.0, 133.0, 134.0]).__next__
+# --- progress mode: epochs from progress.json, findings from findings.json ---
+
+
+def _progress(folder, epoch, epochs):
+    records.write_progress(
+        folder,
+        notebook="02_dense_gan",
+        epoch=epoch,
+        epochs=epochs,
+        epoch_seconds=2.0,
+        eta_seconds=2.0 * (epochs - epoch),
+    )
+
+
+def test_a_line_per_new_epoch_of_each_run(tmp_path):
+    own, upstream = tmp_path / "04_convergence_analysis", tmp_path / "02_dense_gan"
+    (own / "dense_lr0.001").mkdir(parents=True)
+    _progress(own / "dense_lr0.001", 5, 5)
+    os.utime(own / "dense_lr0.001" / "progress.json", (1e9, 1e9))  # an earlier run's record
     out = io.StringIO()
-    log = run.KernelLog("02_dense_gan", "progress", log_file=tmp_path / "02.log", stream=out, clock=clock)
-    logger = logging.getLogger("test_runner_kernel_log")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    logger.addHandler(log)
-    try:
-        for msg in (
-            "Executing Cell 3---------------------------------------",
-            "epoch 3/40  2.1 s  ETA 78 s  d_fake 0.41  d_real 0.62\n",
-            "2026-01-01 I tensorflow/core/... oneDNN custom operations are on.",
-            "Ending Cell 3------------------------------------------",
-            "note: SNAPSHOT_EPOCHS cut to [0, 1, 3] (EPOCHS = 3).\nsome table row\n",
-            "Findings of this run (3 epochs):\n- training took 7 s\n- FID 40.2\nafterwards\n- not a finding",
-        ):
-            logger.info(msg)
-    finally:
-        logger.removeHandler(log)
-        log.close()
-    shown = out.getvalue().splitlines()
-    assert shown == [
-        "  02_dense_gan: epoch 3/40, 12 s elapsed, ETA 78 s",
-        "  02_dense_gan: note: SNAPSHOT_EPOCHS cut to [0, 1, 3] (EPOCHS = 3).",
-        "  02_dense_gan: Findings of this run (3 epochs):",
-        "  02_dense_gan: - training took 7 s",
-        "  02_dense_gan: - FID 40.2",
+    watch = run.ProgressWatch(
+        "04_convergence_analysis",
+        [(own, ""), (upstream, "02_dense_gan")],
+        stream=out,
+        clock=iter([100.0, 112.4, 130.0, 131.0, 140.0]).__next__,
+    )
+    watch.poll()
+    (own / "dcgan_lr0.0002").mkdir()
+    _progress(own / "dcgan_lr0.0002", 1, 3)
+    watch.poll()
+    watch.poll()  # nothing new
+    _progress(own / "dcgan_lr0.0002", 2, 3)
+    upstream.mkdir()
+    _progress(upstream, 1, 40)
+    _progress(own, 1, 2)  # a progress file in the notebook's own run folder has no run name
+    watch.poll()
+    assert out.getvalue().splitlines() == [
+        "  04_convergence_analysis: dcgan_lr0.0002: epoch 1/3, 12 s elapsed, ETA 4 s",
+        "  04_convergence_analysis: dcgan_lr0.0002: epoch 2/3, 30 s elapsed, ETA 2 s",
+        "  04_convergence_analysis: epoch 1/2, 31 s elapsed, ETA 2 s",
+        "  04_convergence_analysis: 02_dense_gan: epoch 1/40, 40 s elapsed, ETA 78 s",
     ]
-    full = (tmp_path / "02.log").read_text()
-    assert "Executing Cell 3" in full and "oneDNN" in full and "- not a finding" in full
-    assert "Executing Cell 3" not in "\n".join(log.lines) and "some table row" in log.lines
+
+
+def test_findings_are_read_from_findings_json(tmp_path):
+    long = "The DCGAN has 1,044,930 parameters, 0.70x the dense GAN's 1,486,352: fewer, but not 'many fewer'; " * 2
+    records.write_findings(tmp_path, "02_dense_gan", ["Training took 7 s.", long], fid_ratio=3.1)
+    lines = run.findings_lines("02_dense_gan", tmp_path, since=time.time() - 60)
+    assert lines[:2] == ["  02_dense_gan: Findings:", "  02_dense_gan: - Training took 7 s."]
+    assert len(lines) > 3 and all(len(line) <= 120 for line in lines) and lines[3].startswith(" " * 18 + "DCGAN")
+    assert run.findings_lines("02_dense_gan", tmp_path, since=time.time() + 60) == []  # an earlier run's
+    assert run.findings_lines("01_background", tmp_path / "nothing") == []
+
+
+def test_progress_mode_shows_epochs_and_findings_while_a_notebook_runs(monkeypatch, tmp_path, capsys):
+    """main with the notebook's execution replaced by one that writes what 02 writes: progress, then findings."""
+    monkeypatch.setenv(paths.OUTPUT_ROOT_VAR, str(tmp_path))
+    monkeypatch.setattr(run, "POLL_SECONDS", 0.05)
+
+    def notebook_writing_records(notebook, output, parameters, **options):
+        run_dir = Path(parameters["RUN_DIR"])
+        for epoch in (1, 2, 3):
+            _progress(run_dir, epoch, 3)
+            time.sleep(0.3)
+        records.write_findings(run_dir, notebook, ["It learned the digits."])
+        Path(output).write_text("{}")
+
+    monkeypatch.setattr(execution, "execute", notebook_writing_records)
+    assert run.main(["--preset", "smoke", "--only", "02"]) == 0
+    out = capsys.readouterr().out
+    for epoch in (1, 2, 3):
+        assert out.count(f"  02_dense_gan: epoch {epoch}/3, ") == 1, out
+    assert "  02_dense_gan: Findings:\n  02_dense_gan: - It learned the digits.\n[1/1] 02_dense_gan done" in out
+    assert run.main(["--preset", "smoke", "--only", "02", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 1/3" not in out and "Findings" not in out and "Summary" in out
+
+
+def _notebook(path, *sources):
+    nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_the_log_keeps_every_line_and_the_kernels_own_output(tmp_path):
+    source = _notebook(
+        tmp_path / "in.ipynb", "print('epoch 1/3 from the kernel')", "import sys\nprint('oops', file=sys.stderr)"
+    )
+    shown = io.StringIO()
+    log = run.KernelLog("verbose", log_file=tmp_path / "nb.log", stream=shown)
+    execution.execute(source, tmp_path / "out.ipynb", log_handler=log, log_output=True)
+    log.close()
+    full = (tmp_path / "nb.log").read_text()
+    assert "Executing Cell 1" in full and "epoch 1/3 from the kernel" in full and "oops" in full
+    assert shown.getvalue() == full  # verbose: every line printed as it comes
+    assert list(log.lines) == ["epoch 1/3 from the kernel", "oops"]  # the kernel's output, for a failure report
+    quiet = run.KernelLog("progress", stream=shown)
+    quiet.emit(logging.LogRecord("papermill", logging.INFO, __file__, 1, "epoch 2/3", None, None))
+    assert shown.getvalue() == full  # progress mode prints nothing of the log
 
 
 def test_failure_report_shows_the_cell_and_traceback():
@@ -168,8 +248,8 @@ def test_failure_report_shows_the_cell_and_traceback():
         source = "x = compute()"
         traceback = ["\x1b[0;31mValueError\x1b[0m: bad"]
 
-    log = run.KernelLog("02_dense_gan", "progress", stream=io.StringIO())
-    log.lines = ["epoch 1/3 ..."]
+    log = run.KernelLog("progress", stream=io.StringIO())
+    log.lines.append("epoch 1/3 ...")
     text = run._failure_report("02_dense_gan", Err(), log, Path("/x/02.ipynb"), Path("/x/02.log"))
     assert "FAILED: 02_dense_gan failed in cell 4 (In [3])" in text and "x = compute()" in text
     assert "ValueError: bad" in text and "\x1b" not in text and "epoch 1/3" in text
