@@ -1,20 +1,23 @@
-"""The rules notebook 04 applies to saved runs, defined in its own cells (synthetic records, nothing trained).
+"""The rules notebook 04 applies to saved runs, defined in its own cells (synthetic records, nothing trained), and
+how its ``execute`` tells a diverged run from a failed one (the execution replaced, nothing run).
 
 As in test_models, only the notebook's imports, ``def`` and ``class`` statements and simple constant
-assignments (``EXPLODING_LOSS = 1e3``) are run, never its cells that read runs, execute notebooks or plot.
+assignments are run, never its cells that read runs, execute notebooks or plot.
 """
 
 import ast
+import json
 import math
+import os
 import types
 
-import nbformat
 import numpy as np
+import papermill
 import pytest
 
-from gan_utils import paths
+from gan_utils import cells
 
-NOTEBOOK = paths.PROJECT_ROOT / "notebooks" / "04_convergence_analysis.ipynb"
+NOTEBOOK = "04_convergence_analysis"
 RULES = (
     "confidence",
     "confidence_summary",
@@ -37,18 +40,15 @@ def _constant(node):
 def definitions(notebook=NOTEBOOK):
     """The namespace of ``notebook`` after its parameters cell and every top-level import, function, class and
     constant of its code cells; with ``sources``, the source of each top-level function."""
-    nb = nbformat.read(notebook, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    i = next(k for k, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
+    code = cells.code_cells(notebook)
+    i = code.index(cells.code_cells(notebook, "parameters")[0])
     ns = {"__name__": "nb_04_convergence_analysis"}
-    exec(compile(code[i].source, "<04 parameters>", "exec"), ns)
+    exec(compile(code[i], "<04 parameters>", "exec"), ns)
     kinds, sources = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef), {}
     for k, cell in enumerate(code[i + 1 :], i + 1):
-        tree = ast.parse(cell.source)
+        tree = ast.parse(cell)
         tree.body = [n for n in tree.body if isinstance(n, kinds) or (isinstance(n, ast.Assign) and _constant(n))]
-        sources.update(
-            (n.name, ast.get_source_segment(cell.source, n)) for n in tree.body if isinstance(n, ast.FunctionDef)
-        )
+        sources.update((n.name, ast.get_source_segment(cell, n)) for n in tree.body if isinstance(n, ast.FunctionDef))
         exec(compile(tree, f"<04 cell {k}>", "exec"), ns)
     ns["sources"] = sources
     return ns
@@ -184,7 +184,7 @@ def test_sweep_table_names_the_best_and_the_most_oscillating(analysis):
     broken = FakeRun(_history(bad_at=2), [], diverged="Training diverged at iteration 2")
     t = analysis.sweep_table({"dense, lr 0.0002": calm, "dense, lr 0.001": wild, "dense, lr 0.02": broken})
     assert t["best"] == "dense, lr 0.0002" and t["most_oscillating"] == "dense, lr 0.001"
-    line = next(l for l in t["text"].splitlines() if l.startswith("dense, lr 0.02"))
+    line = next(row for row in t["text"].splitlines() if row.startswith("dense, lr 0.02"))
     assert line.rstrip().endswith("yes") and "nan" in line
 
 
@@ -211,3 +211,52 @@ def test_analysis_trains_nothing(analysis):
         assert "keras" not in src and "tensorflow" not in src and "fit(" not in src, name
         assert len(ast.get_docstring(ast.parse(src).body[0]).splitlines()) == 1, f"{name}: one-line docstring"
     assert np.isfinite(analysis.EXPLODING_LOSS)
+
+
+# --- execute: a run that diverged is read, any other failure stops 04 ---
+
+
+def _failing_execution(run_dir, ename, marker=None, marker_time=None):
+    """An execution that writes the records 02 writes before ``TrainingDiverged`` (``marker``: diverged.json's
+    record), then fails in a cell with the error ``ename``."""
+
+    def execute(notebook, output, parameters, cwd=None):
+        assert parameters["RUN_DIR"] == str(run_dir) and parameters["LEARNING_RATE"] == 0.02
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "history.csv").write_text("iteration,d_loss,g_loss\n1,0.7,0.7\n2,nan,0.7\n")
+        if marker is not None:
+            (run_dir / "diverged.json").write_text(json.dumps(marker))
+            if marker_time is not None:
+                os.utime(run_dir / "diverged.json", (marker_time, marker_time))
+        raise papermill.PapermillExecutionError(7, 5, "gan.fit(...)", ename, "a message", [])
+
+    return execute
+
+
+@pytest.fixture
+def notebook_globals(analysis, tmp_path, monkeypatch):
+    """The globals of 04's functions, with RUN_DIR in ``tmp_path``; tests replace ``execution`` in them."""
+    ns = analysis.execute.__globals__
+    monkeypatch.setitem(ns, "RUN_DIR", tmp_path / "04")
+    return lambda fake: monkeypatch.setitem(ns, "execution", types.SimpleNamespace(execute=fake))
+
+
+def test_a_diverged_run_is_read_with_the_message_of_its_diverged_json(analysis, notebook_globals, tmp_path, capsys):
+    run_dir = tmp_path / "04" / "failure_lr0.02"
+    message = "Training diverged at iteration 2 (epoch 1): d_loss = nan. Lower the learning rate."
+    # recognised by the file 02 writes, whatever the exception's name
+    notebook_globals(_failing_execution(run_dir, "RuntimeError", dict(iteration=2, epoch=1, message=message)))
+    run = analysis.execute("02_dense_gan", run_dir, LEARNING_RATE=0.02)
+    assert run.diverged == message and len(run.history) == 2
+    assert "   Training diverged at iteration 2 (epoch 1): d_loss = nan." in capsys.readouterr().out
+    assert json.loads((run_dir / "executed_by_04.json").read_text())["diverged"] == message
+
+
+@pytest.mark.parametrize("marker_time", [None, 1e9], ids=["no diverged.json", "an earlier run's diverged.json"])
+def test_any_other_failure_stops_the_notebook(analysis, notebook_globals, tmp_path, marker_time):
+    run_dir = tmp_path / "04" / "failure_lr0.02"
+    marker = None if marker_time is None else dict(iteration=1, epoch=1, message="old")
+    notebook_globals(_failing_execution(run_dir, "TrainingDiverged", marker, marker_time))
+    with pytest.raises(papermill.PapermillExecutionError):
+        analysis.execute("02_dense_gan", run_dir, LEARNING_RATE=0.02)
+    assert not (run_dir / "executed_by_04.json").exists()
