@@ -1,57 +1,64 @@
-"""Each notebook's check cell stops bad parameters before anything runs, naming parameter and value.
+"""Each notebook checks its parameters before anything runs: a bad value stops it in one sentence naming the
+parameter and the value; the defaults pass and give the run configuration.
 
-The cell right after a notebook's ``parameters`` cell calls
-``config = params.check(globals(), "<notebook>")``. These tests run the
-parameters cell, apply overrides as papermill injects them, and run the check
-cell with a sentinel line planted right after the ``params.check`` call.
+Every notebook declares its parameters' rules in a cell tagged ``checks`` right after its ``parameters`` cell
+(``CHECKS = {"EPOCHS": params.whole(1), ...}``), and the next cell calls
+``config = params.check(globals(), CHECKS, "<notebook>")``. These tests run the parameters cell, apply overrides
+as papermill injects them, run the checks cell, and run the check cell with a sentinel line planted right after
+the ``params.check`` call.
 """
 
 import ast
 
-import nbformat
 import pytest
 
-from gan_utils import params, paths
+from gan_utils import cells, params
 from gan_utils.params import ParameterError
 
-NB = paths.PROJECT_ROOT / "notebooks"
+NOTEBOOKS = ("01_background", "02_dense_gan", "03_conditional_dcgan", "04_convergence_analysis")
 SENTINEL = "_PASSED_THE_CHECK_"
-# Notebooks that must already use params.check; the others are skipped until they do (04 is being rewritten).
-CONVERTED = ("02_dense_gan", "03_conditional_dcgan")
 
 
 def _cells(notebook):
-    nb = nbformat.read(NB / f"{notebook}.ipynb", as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    i = next(k for k, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
-    return code[i].source, code[i + 1].source
+    """The parameters cell and the two code cells after it (the checks cell, the cell that checks)."""
+    code = cells.code_cells(notebook)
+    i = code.index(cells.code_cells(notebook, "parameters")[0])
+    return code[i : i + 3]
 
 
 def declared(notebook):
-    """The names a notebook's parameters cell assigns."""
+    """The names a notebook's parameters cell assigns, in order."""
     return [t.id for node in ast.parse(_cells(notebook)[0]).body for t in node.targets]
 
 
 def _check_line(notebook):
-    lines = _cells(notebook)[1].splitlines()
-    found = [k for k, line in enumerate(lines) if f'params.check(globals(), "{notebook}")' in line]
+    lines = _cells(notebook)[2].splitlines()
+    call = f'params.check(globals(), CHECKS, "{notebook}")'
+    found = [k for k, line in enumerate(lines) if call in line]
     if not found:
-        if notebook in CONVERTED:
-            pytest.fail(
-                f'{notebook}: the cell after the parameters cell does not call params.check(globals(), "{notebook}")'
-            )
-        pytest.skip(f"{notebook} does not call params.check yet")
+        pytest.fail(f"{notebook}: the cell after the checks cell does not call {call}")
     return lines, found[0]
 
 
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_the_rules_follow_the_parameters_and_the_check_follows_the_rules(notebook):
+    parameters, checks, _ = _cells(notebook)
+    assert cells.code_cells(notebook, "checks") == [checks], f"{notebook}: the checks cell must follow the parameters"
+    assert list(cells.checks(notebook)) == declared(notebook), "one rule per parameter, in the parameters' order"
+    _check_line(notebook)
+
+
 def run_check_cell(notebook, tmp_path, **overrides):
-    """Parameters cell, overrides (FIG_DIR and RUN_DIR default to ``tmp_path``), check cell with a sentinel
-    after the ``params.check`` line. Returns the namespace; a raised error carries ``.check_lineno``."""
+    """Parameters cell, overrides (FIG_DIR and RUN_DIR default to ``tmp_path``), checks cell, then the cell that
+    checks with a sentinel after the ``params.check`` line. Returns the namespace; a raised error carries
+    ``.check_lineno``."""
+    parameters, checks, _ = _cells(notebook)
     lines, k = _check_line(notebook)
     ns = {"__name__": f"nb_{notebook}"}
-    exec(_cells(notebook)[0], ns)
+    exec(parameters, ns)
     ns.update(FIG_DIR=str(tmp_path / "figs"), **({"RUN_DIR": str(tmp_path / "run")} if "RUN_DIR" in ns else {}))
     ns.update(overrides)
+    exec(checks, ns)
     source = "\n".join(lines[: k + 1] + [f"{SENTINEL} = True"] + lines[k + 1 :])
     filename = f"<{notebook} check cell>"
     try:
@@ -110,10 +117,7 @@ CASES = [
 )
 def test_bad_parameter_stops_with_one_clear_sentence(notebook, overrides, named, tmp_path):
     name = next(iter(overrides))
-    if name not in declared(notebook):
-        if notebook in CONVERTED:
-            pytest.fail(f"{notebook} no longer declares {name}: update this case")
-        pytest.skip(f"{notebook} does not declare {name}")
+    assert name in declared(notebook), f"{notebook} no longer declares {name}: update this case"
     with pytest.raises(ParameterError) as err:
         run_check_cell(notebook, tmp_path, **overrides)
     msg = str(err.value)
@@ -136,7 +140,7 @@ def test_epoch_lists_past_epochs_are_cut_with_a_note(tmp_path, capsys):
     assert ns["SNAPSHOT_EPOCHS"] == [0, 5, 40] and "note:" not in capsys.readouterr().out  # sorted, nothing cut
 
 
-@pytest.mark.parametrize("notebook", CONVERTED)
+@pytest.mark.parametrize("notebook", [n for n in NOTEBOOKS if "EPOCHS" in declared(n)])
 def test_epochs_alone_is_a_valid_override(notebook, tmp_path, capsys):
     """``-p EPOCHS 3`` alone works; every list of epochs is cut to it, with a note."""
     ns = run_check_cell(notebook, tmp_path, EPOCHS=3)
@@ -150,16 +154,14 @@ def test_epochs_alone_is_a_valid_override(notebook, tmp_path, capsys):
     assert "note: SNAPSHOT_EPOCHS cut to" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    "notebook", ["01_background", "02_dense_gan", "03_conditional_dcgan", "04_convergence_analysis"]
-)
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_defaults_pass_and_give_the_run_config(notebook, tmp_path):
     ns = run_check_cell(notebook, tmp_path)
     cfg = ns["config"]
     assert SENTINEL in ns and isinstance(cfg, params.RunConfig) and cfg.notebook == notebook
     # every declared parameter is checked (has a rule) and lands in the config
     names = declared(notebook)
-    assert set(names) <= set(params.RULES), set(names) - set(params.RULES)
+    assert set(names) <= set(ns["CHECKS"]), set(names) - set(ns["CHECKS"])
     assert set(cfg.parameters) == set(names)
     assert str(ns["FIG_DIR"]) == str((tmp_path / "figs").resolve()) and ns["FIG_DIR"].is_dir()
     if "RUN_DIR" in names:
@@ -167,9 +169,7 @@ def test_defaults_pass_and_give_the_run_config(notebook, tmp_path):
         assert {p.name for p in ns["RUN_DIR"].iterdir()} <= {"run_info.json"}  # nothing trained by the check cell
 
 
-@pytest.mark.parametrize(
-    "notebook", ["01_background", "02_dense_gan", "03_conditional_dcgan", "04_convergence_analysis"]
-)
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_unwritable_output_folder(notebook, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
