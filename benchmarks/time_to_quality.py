@@ -43,18 +43,17 @@ BATCH = 128
 
 def load_notebook(model, overrides):
     """The namespace of notebook ``model`` after its cells up to ``def make_gan`` ran with ``overrides``."""
-    import nbformat
+    from gan_utils import cells
 
-    nb = nbformat.read(ROOT / "notebooks" / f"{NOTEBOOKS[model]}.ipynb", as_version=4)
-    cells = [c for c in nb.cells if c.cell_type == "code"]
-    first = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
-    last = next(i for i, c in enumerate(cells) if c.source.lstrip().startswith("def make_gan"))
+    code = cells.code_cells(NOTEBOOKS[model])
+    first = code.index(cells.code_cells(NOTEBOOKS[model], "parameters")[0])
+    last = next(i for i, source in enumerate(code) if source.lstrip().startswith("def make_gan"))
     ns = {"__name__": f"notebook_{model}"}
 
     def run_cell(i):  # registered in linecache, as Jupyter does, so that AutoGraph can read the source
         name = f"<{NOTEBOOKS[model]} cell {i}>"
-        linecache.cache[name] = (len(cells[i].source), None, cells[i].source.splitlines(True), name)
-        exec(compile(cells[i].source, name, "exec"), ns)
+        linecache.cache[name] = (len(code[i]), None, code[i].splitlines(True), name)
+        exec(compile(code[i], name, "exec"), ns)
 
     run_cell(first)
     ns.update(overrides)

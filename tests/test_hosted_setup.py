@@ -6,20 +6,19 @@ import shutil
 import subprocess
 import sys
 
-import nbformat
 import pytest
 
-from gan_utils import paths, run
+from gan_utils import cells, paths, run
 
 
 def _setup_cells():
-    cells = {}
+    """Each notebook's first code cell, tagged ``setup``; its parameters cell follows."""
+    setup = {}
     for name in run.NOTEBOOKS:
-        nb = nbformat.read(run.notebook_path(name), as_version=4)
-        code = [c for c in nb.cells if c.cell_type == "code"]
-        assert "setup" in code[0].metadata.get("tags", []) and "parameters" in code[1].metadata.get("tags", [])
-        cells[name] = code[0].source
-    return cells
+        code = cells.code_cells(name)
+        assert cells.code_cells(name, "setup") == code[:1] and cells.code_cells(name, "parameters") == code[1:2]
+        setup[name] = code[0]
+    return setup
 
 
 def test_every_notebook_opens_with_the_same_setup_cell():

@@ -1,5 +1,5 @@
-"""The kernel that runs notebooks headless (gan_utils.kernel) starts this interpreter, whatever kernelspec a user
-has installed under the name python3."""
+"""The kernel that runs notebooks headless (gan_utils.kernel, through gan_utils.execution) starts this interpreter,
+whatever kernelspec a user has installed under the name python3."""
 
 import json
 import subprocess
@@ -9,16 +9,15 @@ from gan_utils import paths
 
 SCRIPT = """
 import sys
-import nbformat, papermill
+import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
-from gan_utils import kernel
+from gan_utils import execution, kernel
 name = kernel.name()
 nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                        "language": "python"}})
 nb.cells = [nbformat.v4.new_code_cell("import sys, gan_utils; print(sys.executable)")]
 nbformat.write(nb, sys.argv[1] + "/in.ipynb")
-out = papermill.execute_notebook(sys.argv[1] + "/in.ipynb", sys.argv[1] + "/out.ipynb", kernel_name=name,
-                                 progress_bar=False)
+out = execution.execute(sys.argv[1] + "/in.ipynb", sys.argv[1] + "/out.ipynb")
 print(name, KernelSpecManager().get_kernel_spec(name).argv[0], out.cells[0].outputs[0]["text"].strip())
 """
 

@@ -16,7 +16,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from gan_utils import kernel, paths, run
+from gan_utils import cells, execution, paths, run
 
 NOTEBOOKS = sorted((paths.PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 SHARED = ("EPOCHS", "BATCH_SIZE", "SEED", "LEARNING_RATE", "BETA_1", "RUN_DIR", "FIG_DIR")
@@ -24,11 +24,6 @@ SHARED = ("EPOCHS", "BATCH_SIZE", "SEED", "LEARNING_RATE", "BETA_1", "RUN_DIR", 
 
 def _nb(path):
     return nbformat.read(path, as_version=4)
-
-
-def _parameters_cell(nb):
-    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    return tagged
 
 
 def test_the_series_is_complete():
@@ -42,18 +37,16 @@ def test_committed_clean(path):
     assert nb.metadata["kernelspec"]["name"] == "python3"
     with_outputs = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
     assert not with_outputs, f"{path.name}: cells {with_outputs} have outputs; strip them (nbstripout)"
-    tagged = _parameters_cell(nb)
+    tagged = cells.code_cells(path, "parameters")
     assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
     # the parameters cell holds plain literals only, one assignment per line
-    for node in ast.parse(tagged[0].source).body:
+    for node in ast.parse(tagged[0]).body:
         assert isinstance(node, ast.Assign) and len(node.targets) == 1, ast.dump(node)
         ast.literal_eval(node.value)
-    for i, c in enumerate(nb.cells):
-        if c.cell_type != "code":
-            continue
-        for line in c.source.splitlines():
-            assert not re.match(r"\s*[!%]", line), f"{path.name} cell {i}: shell magic {line!r}"
-        assert "input(" not in c.source, f"{path.name} cell {i}: input() blocks headless runs"
+    for i, source in enumerate(cells.code_cells(path)):
+        for line in source.splitlines():
+            assert not re.match(r"\s*[!%]", line), f"{path.name} code cell {i}: shell magic {line!r}"
+        assert "input(" not in source, f"{path.name} code cell {i}: input() blocks headless runs"
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     assert "Exercises" in nb.cells[-1].source or "Exercises" in nb.cells[-2].source
 
@@ -90,7 +83,7 @@ def test_overrides_reach_only_their_notebook():
 
 
 def _declared_figures(path):
-    src = "\n".join(c.source for c in _nb(path).cells if c.cell_type == "code")
+    src = "\n".join(cells.code_cells(path))
     return set(re.findall(r"save_fig\(\s*\w+\s*,\s*\"([\w-]+)\"", src))
 
 
@@ -112,27 +105,18 @@ def _smoke_params(name, tmp_path):
     declared = run.notebook_parameters(name)
     if "RUN_DIR" in declared:
         params["RUN_DIR"] = str(tmp_path / "run")
-    for key, upstream in (("DENSE_RUN_DIR", "02_dense_gan"), ("DCGAN_RUN_DIR", "03_conditional_dcgan")):
-        if key in declared:
-            if upstream not in SMOKE_RUNS:  # run alone: make the tiny upstream run first
-                _execute(upstream, _smoke_params(upstream, tmp_path / upstream), tmp_path / upstream)
-            params[key] = SMOKE_RUNS[upstream]
+    for key, rule in cells.checks(name).items():
+        if rule.of and key in declared:  # another notebook's run folder
+            if rule.of not in SMOKE_RUNS:  # run alone: make the tiny upstream run first
+                _execute(rule.of, _smoke_params(rule.of, tmp_path / rule.of), tmp_path / rule.of)
+            params[key] = SMOKE_RUNS[rule.of]
     return params
 
 
 def _execute(name, params, tmp_path):
-    import papermill
-
     cwd = tmp_path / "cwd"
     cwd.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(paths.PROJECT_ROOT / "notebooks" / f"{name}.ipynb"),
-        str(tmp_path / "executed.ipynb"),
-        parameters=params,
-        kernel_name=kernel.name(),
-        cwd=str(cwd),
-        progress_bar=False,
-    )
+    execution.execute(name, tmp_path / "executed.ipynb", params, cwd=cwd)
     if "RUN_DIR" in params and name != "04_convergence_analysis":
         SMOKE_RUNS[name] = params["RUN_DIR"]
     return cwd

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gan_utils import execution, paths, records, run
+from gan_utils import cells, execution, paths, records, run
 
 
 def _cli(*args):
@@ -306,8 +306,6 @@ def test_nbval_runs_every_training_notebook_at_ci_scale():
     import importlib.util
     from types import SimpleNamespace
 
-    import nbformat
-
     spec = importlib.util.spec_from_file_location("root_conftest", paths.PROJECT_ROOT / "conftest.py")
     conftest = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(conftest)
@@ -315,8 +313,8 @@ def test_nbval_runs_every_training_notebook_at_ci_scale():
     def items(n):
         out = []
         for name in run.NOTEBOOKS:
-            nb = nbformat.read(run.notebook_path(name), as_version=4)
-            cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+            source = cells.code_cells(name, "parameters")[0]
+            cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["parameters"]})
             out.append(
                 SimpleNamespace(path=run.notebook_path(name), name="Cell 0", cell=cell, add_marker=lambda m: None)
             )
