@@ -9,6 +9,7 @@ atomically), so a crash never leaves a half-written checkpoint in use.
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import keras
@@ -105,8 +106,10 @@ def restore(run_dir, gan, fingerprint, networks=None):
         try:
             if saved is None or len(saved) != len(here):
                 raise ValueError(f"{name}: {len(here)} noise generators here, {len(saved or [])} in the checkpoint")
-            model.load_weights(folder / f"{name}.weights.h5")
-        except (ValueError, OSError) as e:
+            with warnings.catch_warnings():  # Keras only warns when it skips a mismatched layer or optimizer
+                warnings.simplefilter("error", UserWarning)
+                model.load_weights(folder / f"{name}.weights.h5")
+        except (ValueError, OSError, UserWarning) as e:
             raise CheckpointError(
                 f"{root} comes from another architecture ({str(e).strip().splitlines()[0][:200]}). Set RESUME = "
                 "False (the old run is kept) or choose another RUN_DIR."
