@@ -68,9 +68,11 @@ def real(low=None, high=None, low_open=False, high_open=False, trained=True):
     allowed = " ".join(["a number", " and ".join(bounds)]).strip()
 
     def check(name, value, p, notes):
+        if not _is(value, numbers.Real):
+            _fail(name, value, allowed)
         too_low = low is not None and (value <= low if low_open else value < low)
         too_high = high is not None and (value >= high if high_open else value > high)
-        if not _is(value, numbers.Real) or too_low or too_high:
+        if too_low or too_high:
             _fail(name, value, allowed)
         return float(value)
 

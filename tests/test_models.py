@@ -8,27 +8,23 @@ so these tests take seconds and still test the code a student reads.
 import ast
 
 import keras
-import nbformat
 import numpy as np
 import pytest
 
-from gan_utils import paths
-
-NB = paths.PROJECT_ROOT / "notebooks"
+from gan_utils import cells
 
 
 def definitions(notebook, **overrides):
     """The namespace of ``notebook`` after its parameters cell, ``overrides`` and every top-level import,
     function and class of its code cells."""
-    nb = nbformat.read(NB / f"{notebook}.ipynb", as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    i = next(k for k, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
+    code = cells.code_cells(notebook)
+    i = code.index(cells.code_cells(notebook, "parameters")[0])
     ns = {"__name__": f"nb_{notebook}"}
-    exec(compile(code[i].source, f"<{notebook} parameters>", "exec"), ns)
+    exec(compile(code[i], f"<{notebook} parameters>", "exec"), ns)
     ns.update(overrides)
     kinds = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
     for k, cell in enumerate(code[i + 1 :], i + 1):
-        tree = ast.parse(cell.source)
+        tree = ast.parse(cell)
         tree.body = [node for node in tree.body if isinstance(node, kinds)]
         exec(compile(tree, f"<{notebook} cell {k}>", "exec"), ns)
     return ns
@@ -110,14 +106,14 @@ def test_02_losses_match_their_formulas():
 def test_02_networks_are_the_reports():
     ns = definitions("02_dense_gan")
     g, d = ns["build_generator"](), ns["build_discriminator"](stabilize=False, d_output="two_node")
-    assert [l.units for l in g.layers if isinstance(l, keras.layers.Dense)] == [150, 300, 784]
-    assert [l.units for l in d.layers if isinstance(l, keras.layers.Dense)] == [300, 150, 2]
+    assert [layer.units for layer in g.layers if isinstance(layer, keras.layers.Dense)] == [150, 300, 784]
+    assert [layer.units for layer in d.layers if isinstance(layer, keras.layers.Dense)] == [300, 150, 2]
     assert g.output_shape == (None, 28, 28, 1) and g.input_shape == (None, 100)
-    assert not any(isinstance(l, keras.layers.Dropout) for l in d.layers)
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in d.layers)
     variant = ns["build_discriminator"](stabilize=True, d_output="logit")
     assert variant.output_shape == (None, 1)
-    assert any(isinstance(l, keras.layers.Dropout) for l in variant.layers)
-    assert [l.units for l in variant.layers if isinstance(l, keras.layers.Dense)] == [300, 150, 1]
+    assert any(isinstance(layer, keras.layers.Dropout) for layer in variant.layers)
+    assert [layer.units for layer in variant.layers if isinstance(layer, keras.layers.Dense)] == [300, 150, 1]
 
 
 def test_03_the_label_changes_the_sample_and_reaches_d():

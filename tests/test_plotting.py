@@ -109,7 +109,39 @@ def test_figure2_plots_confidence_as_the_report_does():
     fig, (left, right) = plt.subplots(1, 2)
     plotting.plot_d_confidence(history, left, right, label_smoothing=0.1)
     assert np.allclose(left.lines[0].get_ydata(), 0.8) and np.allclose(right.lines[0].get_ydata(), 0.7)
-    flat = lambda ax: sorted(round(float(l.get_ydata()[0]), 3) for l in ax.lines[2:])  # noqa: E731
+    flat = lambda ax: sorted(round(float(line.get_ydata()[0]), 3) for line in ax.lines[2:])  # noqa: E731
     assert flat(left) == [0.5, 0.55] and flat(right) == [0.45, 0.5]
     assert "fake" in left.get_title() and "1 - D(G(z))" in left.get_ylabel()
     plt.close(fig)
+
+
+def test_save_fig_writes_png_into_the_given_folder(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    monkeypatch.chdir(tmp_path)
+    fig, ax = plt.subplots()
+    plotting.image_grid(np.zeros((12, 28, 28), np.uint8), nrows=3, ax=ax, row_labels=list("abc"))
+    out = plotting.save_fig(fig, "grid", tmp_path / "figs")
+    plt.close(fig)
+    assert out == tmp_path / "figs" / "grid.png" and out.read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in tmp_path.iterdir()] == ["figs"]  # nothing in the working directory
+    with pytest.raises(ValueError, match="FIG_DIR"):
+        plotting.save_fig(fig, "grid", None)
+
+
+def test_image_grid_places_digits_row_by_row():
+    import matplotlib.pyplot as plt
+
+    imgs = np.zeros((6, 28, 28), np.uint8)
+    imgs[4] = 255  # row 1, column 1 of a 2x3 grid
+    ax = plotting.image_grid(imgs, nrows=2, ncols=3, pad=1)
+    canvas = ax.images[0].get_array()
+    assert canvas.shape == (57, 86)
+    assert canvas[29:57, 29:57].min() == 255 and canvas[:28, :28].max() == 0
+    plt.close("all")
+
+
+def test_smooth_ignores_nan():
+    v = np.array([1.0, np.nan, 3.0, 3.0])
+    s = plotting.smooth(v, 3)
+    assert np.all(np.isfinite(s)) and s[1] == pytest.approx(2.0)
