@@ -77,24 +77,20 @@ def test_architecture_shows_where_the_label_joins(keras, tmp_path):
     assert "Reshape → 1×1×10\nUpSampling 7×7 → 7×7×10" in texts
     assert "Concatenate → 7×7×18" in texts
     assert any(t.startswith("Conv2DTranspose 4, 4×4, stride 2, tanh") and "→ 14×14×4" in t for t in texts)
-    blocks = plotting._blocks(g)
-    boxes, arrows = plotting._layout(blocks)  # (block, row, column); (box, box it feeds)
-    text = ["\n".join(blocks[b]["text"]) for b, _, _ in boxes]
-    assert [t.split()[0] for t, (_, _, c) in zip(text, boxes) if c == 0] == [
-        "z",
-        "Concatenate",
-        "Dense",
-        "Concatenate",
-        "Conv2DTranspose",
-    ]  # the main column, top to bottom
-    label = [i for i, t in enumerate(text) if t == "label (10)"]
-    joins = [b for a, b in arrows if a in label]
-    assert [text[b].split()[0] for b in joins] == ["Concatenate", "Reshape"]
-    assert all(boxes[a][1] == boxes[b][1] and boxes[a][2] > boxes[b][2] for a, b in arrows if a in label)  # beside
-    assert (
-        text[next(b for a, b in arrows if text[a] == "Reshape → 1×1×10\nUpSampling 7×7 → 7×7×10")]
-        == "Concatenate → 7×7×18"
-    )  # the label planes join the feature maps
+    # where the boxes are drawn: (text, x, y) of each box's label, in data units (inches)
+    where = [(b.get_text(), *b.get_position()) for ax in fig.axes for b in ax.texts if b.get_text()]
+    x_main = next(x for s, x, _ in where if s == "z (16)")
+    main = sorted((-y, s.split()[0]) for s, x, y in where if x == x_main)
+    assert [s for _, s in main] == ["z", "Concatenate", "Dense", "Concatenate", "Conv2DTranspose"]  # top to bottom
+
+    def left_of(bx, by):  # the nearest box at the same height to the left of the point (bx, by)
+        return max((x, s) for s, x, y in where if y == by and x < bx)[1]
+
+    labels = [(x, y) for s, x, y in where if s == "label (10)"]
+    assert len(labels) == 2  # the label enters two blocks and is drawn beside each
+    assert sorted(left_of(x, y).split()[0] for x, y in labels) == ["Concatenate", "Reshape"]
+    planes = next((x, y) for s, x, y in where if s.startswith("Reshape → 1×1×10"))
+    assert left_of(*planes) == "Concatenate → 7×7×18"  # the label planes join the feature maps
     plotting.save_fig(fig, "conditional", tmp_path)
     plt.close(fig)
 
