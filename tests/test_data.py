@@ -130,7 +130,7 @@ def test_batches_are_deterministic_per_epoch_and_cover_the_data():
     assert sorted(epoch0) == list(range(100))  # every image once per epoch
     assert not np.array_equal(epoch0, np.concatenate(ids[10:20]))  # reshuffled each epoch
     # labels travel with their images
-    for (xb, yb), i in zip(batches, ids):
+    for (_, yb), i in zip(batches, ids):
         np.testing.assert_array_equal(yb.argmax(1), i % 10)
     # starting at epoch 2 gives exactly the batches of epoch 2
     ds2, _ = data.training_batches(x, y, batch_size=10, seed=3, epochs=3, start_epoch=2)
