@@ -6,8 +6,8 @@
 Each model comes from its notebook, so the benchmark measures what students train: the ``parameters`` cell,
 then overrides (as papermill injects them), then every code cell up to the one defining ``make_gan``. For
 each model (dense = 02, dcgan = 03) and precision it measures the bare compiled ``train_step`` on a resident
-batch (just before and just after the loop, averaged), the notebooks' loop (``callbacks.fit``, the mean of
-its epochs after the first: 2-4 for dense, 2 for dcgan) and, within a budget of training time,
+batch (just before and just after the loop, averaged), the notebooks' loop (``gan.fit`` with the training cell's
+callbacks, the mean of its epochs after the first: 2-4 for dense, 2 for dcgan) and, within a budget of training time,
 quality after every epoch (2,000 samples) and at fixed marks (10,000 samples). A fixed float32 reference step
 is timed in the same run, so results from different machines compare as ratios. Training seconds are fit's
 epoch times (tracing, per-iteration records, D's validation checks and EMA updates included); wall seconds add
@@ -42,7 +42,8 @@ BATCH = 128
 
 
 def load_notebook(model, overrides):
-    """The namespace of notebook ``model`` after its cells up to ``def make_gan`` ran with ``overrides``."""
+    """The namespace of notebook ``model`` after its cells up to ``def make_gan`` ran with ``overrides``, and the
+    classes of its later cells (the callbacks its training cell uses: ``GANMonitor``, ``GeneratorEMA``)."""
     from gan_utils import cells
 
     code = cells.code_cells(NOTEBOOKS[model])
@@ -61,6 +62,9 @@ def load_notebook(model, overrides):
         warnings.simplefilter("ignore")
         for i in range(first + 1, last + 1):
             run_cell(i)
+        for i in range(last + 1, len(code)):
+            if code[i].startswith("class "):
+                run_cell(i)
     ns["plt"].close("all")
     return ns
 
@@ -176,7 +180,7 @@ def marks_callback(sampler, conditional, marks, budget_s):
 
 
 def measure(model, policy, args, tmp):
-    from gan_utils import callbacks
+    from gan_utils import callbacks, checkpoint, data
 
     tmp = Path(tmp) / f"{model}_{policy}"
     overrides = {"PRECISION": policy, "RUN_DIR": str(tmp / "notebook_run"), "FIG_DIR": str(tmp / "figures")}
@@ -188,23 +192,35 @@ def measure(model, policy, args, tmp):
     minutes = BUDGET[model] if args.minutes is None else min(args.minutes, BUDGET[model])
     marks = [m for m in MARKS[model] if m <= minutes] or [minutes]
 
-    def train(epochs, name, extra=(), **kw):  # as the notebook's training cell does, in a temporary folder
+    def train(epochs, name, extra=(), score_epochs=(), log_every=1):  # as the notebook's training cell does
         gan = make_gan()
-        cbs = [callbacks.GeneratorEMA(gan.generator, decay=ns["EMA_DECAY"])] if cond and ns["EMA_DECAY"] else []
-        sampler = cbs[0].generator if cbs else gan.generator
+        ema = ns["GeneratorEMA"](gan.generator) if cond and ns["EMA_DECAY"] else None
+        sampler = ema.average if ema else gan.generator
+        networks = {"ema_generator": sampler} if ema else {}
+        cfg = config.replace(EPOCHS=epochs, RUN_DIR=tmp / name, RESUME=False)
+        run = checkpoint.resume_or_start(cfg, gan, networks)
+        dataset, steps = data.training_batches(
+            x, y if cond else None, batch_size=ns["BATCH_SIZE"], seed=ns["SEED"], epochs=epochs
+        )
         extra = [f(sampler) for f in extra]
-        run = callbacks.fit(
-            gan,
-            config.replace(EPOCHS=epochs, RUN_DIR=str(tmp / name), RESUME=False),
-            x,
-            y,
-            x_val=ns["x_test"],
-            y_val=ns["y_test"],
-            callbacks=cbs + extra,
-            sampler=sampler,
-            snapshot_epochs=[0],
-            val_every=ns["VAL_EVERY"],
-            **kw,
+        y_val = ns["y_test"] if cond else None
+        gan.fit(
+            dataset,
+            epochs=epochs,
+            steps_per_epoch=steps,
+            shuffle=False,
+            verbose=0,
+            callbacks=[
+                callbacks.IterationLog(run),
+                callbacks.StopOnDivergence(run),
+                callbacks.ValidationCheck(run, ns["x_test"], y_val, every=ns["VAL_EVERY"], seed=ns["SEED"]),
+                *([ema] if ema else []),
+                callbacks.EpochLog(run, every=log_every),
+                ns["GANMonitor"](sampler, [0], run.snapshots),
+                callbacks.QualityCheck(run, sampler, epochs=score_epochs),
+                checkpoint.Checkpoint(run, cfg, networks),
+                *extra,
+            ],
         )
         return run, extra
 
@@ -230,7 +246,6 @@ def measure(model, policy, args, tmp):
         "ttq",
         extra=[lambda s: marks_callback(s, cond, marks, 60 * minutes)],
         score_epochs=range(1, 1001),
-        score_samples=2000,
         log_every=1 if cond else 10,
     )
     wall = time.perf_counter() - t0
