@@ -282,16 +282,10 @@ def plot_d_confidence(history, ax_fake, ax_real, label=None, window=5, color=Non
         pts = ax.plot(it, v, ".", ms=3, alpha=0.35, color=color)
         ax.plot(it, smooth(v, window), "-", lw=1.8, color=pts[0].get_color(), label=label)
         ax.axhline(0.5, color="k", ls="--", lw=0.8)
-        if s:
-            ax.axhline(eq, color="k", ls=":", lw=0.9)
-            ax.annotate(
-                f"equilibrium with label smoothing {s:g}: {eq:g}",
-                (0.02, eq),
-                xycoords=("axes fraction", "data"),
-                xytext=(0, 3),
-                textcoords="offset points",
-                fontsize=8,
-            )
+        if s:  # in the legend, which matplotlib places where it hides the least data
+            ax.axhline(eq, color="k", ls=":", lw=0.9, label=f"equilibrium with label smoothing {s:g}: {eq:g}")
+        if s or label:
+            ax.legend(loc="best", fontsize=8)
         ax.set(
             ylim=(-0.02, 1.02),
             xlabel="iteration",

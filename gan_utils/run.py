@@ -35,7 +35,7 @@ PRESETS = {
     "paper": {
         "02_dense_gan": {
             "EPOCHS": 100,
-            "SNAPSHOT_EPOCHS": [0, 5, 10, 15, 20, 25, 50, 100],
+            "SNAPSHOT_EPOCHS": [0, 1, 5, 10, 15, 20, 25, 50, 100],  # the report's epochs, and epoch 1
             "COMPARE_EPOCHS": 100,
             "SCORE_EVERY": 5,
             "VAL_EVERY": 25,
@@ -43,7 +43,7 @@ PRESETS = {
         },
         "03_conditional_dcgan": {
             "EPOCHS": 100,
-            "SNAPSHOT_EPOCHS": [0, 5, 10, 15, 20, 25],
+            "SNAPSHOT_EPOCHS": [0, 1, 5, 10, 15, 20, 25],  # the report's Figure 3, and epoch 1
             "SCORE_EVERY": 5,
             "VAL_EVERY": 25,
             "RESUME": True,

@@ -203,6 +203,12 @@ def test_learning_rate_verdict_follows_the_numbers(analysis):
     assert "ended better" in v and "does not support" in v  # D won, yet the low rate ended worse still
     diverged = FakeRun(_history(bad_at=2), [], diverged="diverged")
     assert "lr 0.001 diverged" in analysis.learning_rate_verdict("dense GAN", calm, diverged, 0.0002, 0.001)
+    # a run shorter than the few epochs the report's failure took decides nothing against the claim...
+    v = analysis.learning_rate_verdict("DCGAN", wild, calm, 0.0002, 0.001, epochs=1)
+    assert "inconclusive at this scale: 1 epoch(s)" in v and "does not support" not in v
+    assert "does not support" in analysis.learning_rate_verdict("DCGAN", wild, calm, 0.0002, 0.001, epochs=10)
+    # ...but what it saw in favour of the claim still counts
+    assert "consistent with" in analysis.learning_rate_verdict("DCGAN", calm, wild, 0.0002, 0.001, epochs=1)
 
 
 def test_analysis_trains_nothing(analysis):
