@@ -296,12 +296,12 @@ def plot_d_confidence(history, ax_fake, ax_real, label=None, window=5, color=Non
 
 
 def plot_losses(history, ax, window=50, label_prefix=""):
-    """Raw per-iteration D and G losses with a moving average (02, 03)."""
+    """Raw D and G losses of the recorded iterations with a moving average over ``window`` rows (02, 03)."""
     it = np.array([r["iteration"] for r in history], dtype=np.float64)
     for key, name in (("d_loss", "D loss"), ("g_loss", "G loss")):
         v = np.array([r[key] for r in history], dtype=np.float64)
         pts = ax.plot(it, v, ",", alpha=0.25)
         ax.plot(it, smooth(v, window), "-", color=pts[0].get_color(), label=label_prefix + name)
-    ax.set(xlabel="iteration", ylabel="loss", title="losses per iteration (dots) and moving average")
+    ax.set(xlabel="iteration", ylabel="loss", title="losses at the recorded iterations (dots) and moving average")
     ax.legend()
     return ax
