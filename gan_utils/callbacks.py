@@ -168,8 +168,9 @@ class QualityCheck(keras.callbacks.Callback):
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Each epoch's seconds and mean values into ``run.epoch_log`` and ``progress.json``; a line with the ETA every
-    ``every`` epochs (one line per epoch at most: batch logs stay readable)."""
+    """Each epoch's seconds and the means of the model's metric trackers (over every step, whatever the records
+    keep) into ``run.epoch_log`` and ``progress.json``; a line with the ETA every ``every`` epochs (one line per
+    epoch at most: batch logs stay readable). Keras's ``verbose=2`` prints such a line but records nothing."""
 
     def __init__(self, run, every=1):
         super().__init__()
@@ -184,13 +185,17 @@ class EpochLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         seconds, epochs = time.perf_counter() - self.t0, self.params["epochs"]
-        rows = [r for r in self.run.history if r["epoch"] == epoch + 1]
-        keys = [k for k in rows[0] if k not in ("iteration", "epoch") and not k.startswith("val_")] if rows else []
+        means = {m.name: float(m.result()) for m in self.model.metrics}  # the model's trackers: this epoch's means
+        if not means:  # a model without trackers: the mean of the recorded rows
+            rows = [r for r in self.run.history if r["epoch"] == epoch + 1]
+            keys = [k for k in rows[0] if k not in ("iteration", "epoch") and not k.startswith("val_")] if rows else []
+            means = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
+        keys = list(means)
         row = {
             "epoch": epoch + 1,
             "seconds": round(seconds, 3),
             "train_seconds": round(self.run.train_seconds + seconds, 3),
-            **{k: float(np.mean([r[k] for r in rows if k in r])) for k in keys},
+            **means,
         }
         self.run.epoch_log.append(row)
         mean = np.mean([r["seconds"] for r in self.run.epoch_log if r["epoch"] > self.first])

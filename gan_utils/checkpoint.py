@@ -45,6 +45,12 @@ def _build_optimizers(gan):
     gan.built = True  # a GAN model is never called itself; its networks are built, which is all save_weights needs
 
 
+def fingerprint(config):
+    """What a checkpoint must match to be resumed: the run's trained settings and the precision policy in use
+    (``PRECISION = "auto"`` may choose another on another machine)."""
+    return config.replace(POLICY=keras.mixed_precision.global_policy().name).fingerprint()
+
+
 def has_checkpoint(run_dir):
     """True if ``run_dir`` holds a checkpoint of this format or of the earlier one."""
     run_dir = Path(run_dir)
@@ -127,7 +133,7 @@ def resume_or_start(config, gan, networks=None):
     run_dir = records.prepare_dir(config["RUN_DIR"], config.get("RESUME", False))
     run = records.Run(run_dir)
     if config.get("RESUME", False) and has_checkpoint(run_dir):
-        epoch, iteration = restore(run_dir, gan, config.fingerprint(), networks)  # refuses other settings first
+        epoch, iteration = restore(run_dir, gan, fingerprint(config), networks)  # refuses other settings first
         run = records.load_run(run_dir).truncate(epoch, iteration)
         print(f"Resumed from {run_dir / FOLDER}: epoch {epoch}, iteration {iteration}.")
     run.info = json.loads(config.write(run_dir).read_text())
@@ -144,7 +150,7 @@ class Checkpoint(keras.callbacks.Callback):
 
     def __init__(self, run, config, networks=None):
         super().__init__()
-        self.run, self.fingerprint, self.networks = run, config.fingerprint(), networks
+        self.run, self.fingerprint, self.networks = run, fingerprint(config), networks
 
     def on_train_begin(self, logs=None):
         first, last, steps = self.run.resumed_from + 1, self.params["epochs"], self.params["steps"]

@@ -108,7 +108,7 @@ def _list(name, value, ok, allowed):
 
 
 def epoch_list(epochs_name="EPOCHS", trained=False):
-    """A list of epochs; those past ``EPOCHS`` are dropped (with a note) and ``EPOCHS`` itself is added."""
+    """A list of epochs; those past ``EPOCHS`` are dropped (with a note) and then ``EPOCHS`` itself is added."""
 
     def check(name, value, p, notes):
         _list(

@@ -32,7 +32,7 @@ class Run:
 
     @property
     def train_seconds(self):
-        """Seconds of training so far (evaluation during training excluded)."""
+        """Seconds of training so far: D's validation checks included, the quality checks excluded."""
         return self.epoch_log[-1]["train_seconds"] if self.epoch_log else 0.0
 
     @property
