@@ -10,6 +10,7 @@ import ast
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -32,8 +33,10 @@ def test_the_series_is_complete():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_clean(path):
-    nb = _nb(path)
-    nbformat.validate(nb)
+    with warnings.catch_warnings():  # a cell without an id is only a warning today, an error in later nbformat
+        warnings.simplefilter("error")
+        nb = _nb(path)
+        nbformat.validate(nb)
     assert nb.metadata["kernelspec"]["name"] == "python3"
     with_outputs = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
     assert not with_outputs, f"{path.name}: cells {with_outputs} have outputs; strip them (nbstripout)"
