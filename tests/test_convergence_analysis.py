@@ -121,6 +121,13 @@ def test_dead_discriminator_is_stalled_not_healthy(analysis):
     assert "STALLED" in analysis.diagnose(FakeRun(h, _quality()))
     h[-1]["d_loss"] = 1.0  # the loss moved: not frozen
     assert "STALLED" not in analysis.diagnose(FakeRun(h, _quality()))
+    # records of every 13th iteration (02): the last 200 iterations decide, not the last 200 rows
+    sparse = _history(n=1400, loss=2 * math.log(2))[12::13]
+    for r in sparse:
+        r["d_fake"] = r["d_real"] = 0.5
+    for r in sparse[:60]:  # a lively start, long before the stall
+        r["d_loss"] = 3.0
+    assert "STALLED" in analysis.diagnose(FakeRun(sparse, _quality()))
 
 
 def test_discriminator_winning(analysis):
