@@ -2,6 +2,8 @@
 
     python benchmarks/time_to_quality.py                      # dense (3 min) and dcgan (10 min), float32 and auto
     python benchmarks/time_to_quality.py --models dense --minutes 1 --precisions auto
+    python benchmarks/time_to_quality.py --models dcgan --minutes 5 --no-loop \
+        --arm default --arm lr5e-4 LEARNING_RATE=0.0005 --arm width32 WIDTH=32      # a recipe ablation
 
 Each model comes from its notebook, so the benchmark measures what students train: the ``parameters`` cell,
 then overrides (as papermill injects them), then every code cell up to the one defining ``make_gan``. For
@@ -13,9 +15,15 @@ is timed in the same run, so results from different machines compare as ratios. 
 epoch times (tracing, per-iteration records, D's validation checks and EMA updates included); wall seconds add
 the quality checks, the marks' scoring and the snapshot and checkpoint writing, each reported. It prints tables
 and writes JSON. A script, not a test: nothing fails on a slow machine.
+
+A recipe ablation (``--arm NAME KEY=VALUE ...``, repeated) trains each arm for the same training time, one after
+the other in one process, and scores every arm at the same marks. An arm sets the notebook's parameters, as
+papermill would; ``D_LEARNING_RATE`` (D's own rate, for two time scales) is applied to the built model, since the
+notebooks give both networks one rate. The marks fall mid-epoch where the clock says (scoring stops the clock).
 """
 
 import argparse
+import ast
 import contextlib
 import io
 import json
@@ -36,7 +44,8 @@ import gan_utils  # noqa: E402,F401  (sets TF's log level before TensorFlow load
 
 NOTEBOOKS = {"dense": "02_dense_gan", "dcgan": "03_conditional_dcgan"}
 BUDGET = {"dense": 3.0, "dcgan": 10.0}  # minutes of training
-MARKS = {"dense": (1, 3), "dcgan": (5, 10)}  # minutes of training at which 10,000 samples are scored
+MARKS = {"dense": (1, 2, 3), "dcgan": (2, 5, 10)}  # minutes of training at which 10,000 samples are scored
+MODEL_ONLY = ("D_LEARNING_RATE",)  # arm settings applied to the built model rather than to the notebook
 ACCURACY_LEVELS = (0.95, 0.98, 0.99)
 BATCH = 128
 
@@ -125,10 +134,10 @@ def bare_rate(gan, conditional, steps):
 
 
 def marks_callback(sampler, conditional, marks, budget_s):
-    """Scores 10,000 samples at the first epoch end past each mark (minutes) and stops training past ``budget_s``.
+    """Scores 10,000 samples when the training clock passes each mark (minutes) and stops training past ``budget_s``.
 
-    Epochs are timed like fit's EpochLog; the scoring waits until the next epoch begins (or training ends), so
-    it runs after fit's own epoch-end work and never counts as training time.
+    The clock runs like fit's epoch times (every callback's work inside the epoch counts), checked after every call
+    of the compiled step, so a mark may fall mid-epoch; the scoring itself is kept off the clock.
     """
     import keras
 
@@ -137,57 +146,77 @@ def marks_callback(sampler, conditional, marks, budget_s):
     class Marks(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.train_s, self.pending, self.done, self.results, self.eval_s = 0.0, [], set(), {}, 0.0
+            self.train_s, self.done, self.results, self.eval_s, self.epochs = 0.0, set(), {}, 0.0, 0.0
 
-        def score_pending(self):
-            for m, epoch, at in self.pending:
-                t0 = time.perf_counter()
-                labels = np.repeat(np.arange(10), 1000) if conditional else None
-                s = scoring.score(
-                    sampling.generate(sampler, n=None if conditional else 10000, labels=labels, seed=1),
-                    labels,
-                    pr_points=0,
-                )
-                self.eval_s += time.perf_counter() - t0
-                self.results[f"{m:g} min"] = {
-                    "epoch": epoch,
-                    "train_seconds": round(at, 1),
-                    "n": 10000,
-                    "accuracy": s.get("accuracy"),
-                    "worst_digit_accuracy": min(s["accuracy_per_digit"].values()) if conditional else None,
-                    "fid_ratio": s["fid_ratio"],
-                    "rarest_digit_share": s["min_share"],
-                    "eval_seconds": round(time.perf_counter() - t0, 1),
-                }
-            self.pending = []
+        def clock(self):
+            return self.train_s + time.perf_counter() - self._t0
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.score_pending()
-            self._t0 = time.perf_counter()
+            self.epoch, self._t0 = epoch, time.perf_counter()
 
-        def on_epoch_end(self, epoch, logs=None):
-            self.train_s += time.perf_counter() - self._t0
-            due = [m for m in marks if self.train_s >= 60 * m and m not in self.done]
-            self.done.update(due)
-            self.pending += [(m, epoch + 1, self.train_s) for m in due]
-            if self.train_s >= budget_s:
+        def on_train_batch_end(self, batch, logs=None):
+            self.epochs = self.epoch + (batch + 1) / self.params["steps"]  # epochs trained so far
+            now = self.clock()
+            due = [m for m in marks if now >= 60 * m and m not in self.done]
+            for m in due:
+                self.done.add(m)
+                self.score(m, now)
+            if now >= budget_s:
                 self.model.stop_training = True
 
+        def score(self, m, at):
+            t0 = time.perf_counter()
+            labels = np.repeat(np.arange(10), 1000) if conditional else None
+            s = scoring.score(
+                sampling.generate(sampler, n=None if conditional else 10000, labels=labels, seed=1),
+                labels,
+                pr_points=0,
+            )
+            took = time.perf_counter() - t0
+            self._t0 += took  # off the clock
+            self.eval_s += took
+            self.results[key := f"{m:g} min"] = {
+                "epoch": round(self.epochs, 2),
+                "train_seconds": round(at, 1),
+                "n": 10000,
+                "accuracy": s.get("accuracy"),
+                "worst_digit_accuracy": min(s["accuracy_per_digit"].values()) if conditional else None,
+                "fid_ratio": s["fid_ratio"],
+                "rarest_digit_share": s["min_share"],
+                "eval_seconds": round(took, 1),
+            }
+            print(f"  {key}: {self.results[key]}", flush=True)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.train_s = self.clock()
+
         def on_train_end(self, logs=None):
-            self.score_pending()
+            self.clock_at_stop = self.train_s
 
     return Marks()
 
 
-def measure(model, policy, args, tmp):
+def measure(model, policy, args, tmp, arm="default", settings=None):
     from gan_utils import callbacks, checkpoint, data
 
-    tmp = Path(tmp) / f"{model}_{policy}"
+    settings = dict(settings or {})
+    tmp = Path(tmp) / f"{model}_{policy}_{arm}"
     overrides = {"PRECISION": policy, "RUN_DIR": str(tmp / "notebook_run"), "FIG_DIR": str(tmp / "figures")}
     if args.train_images:
         overrides["TRAIN_IMAGES"] = args.train_images
-    ns = load_notebook(model, overrides)
-    make_gan, config, cond = ns["make_gan"], ns["config"], model == "dcgan"
+    model_only = {k: settings.pop(k) for k in MODEL_ONLY if k in settings}
+    ns = load_notebook(model, {**overrides, **settings})
+    unknown = sorted(set(settings) - set(ns["CHECKS"]))
+    if unknown:
+        raise SystemExit(f"--arm {arm}: {', '.join(unknown)} is not a parameter of {NOTEBOOKS[model]}.")
+    config, cond = ns["config"], model == "dcgan"
+
+    def make_gan():
+        gan = ns["make_gan"]()
+        if "D_LEARNING_RATE" in model_only:
+            gan.d_optimizer.learning_rate.assign(model_only["D_LEARNING_RATE"])
+        return gan
+
     x, y = ns["x_train"], ns["y_train"]
     minutes = BUDGET[model] if args.minutes is None else min(args.minutes, BUDGET[model])
     marks = [m for m in MARKS[model] if m <= minutes] or [minutes]
@@ -211,6 +240,7 @@ def measure(model, policy, args, tmp):
             shuffle=False,
             verbose=0,
             callbacks=[
+                *extra,  # first: the marks' clock stops before the epoch-end checks and checkpoints
                 callbacks.IterationLog(run),
                 callbacks.StopOnDivergence(run),
                 callbacks.ValidationCheck(run, ns["x_test"], y_val, every=ns["VAL_EVERY"], seed=ns["SEED"]),
@@ -219,26 +249,29 @@ def measure(model, policy, args, tmp):
                 ns["GANMonitor"](sampler, [0], run.snapshots),
                 callbacks.QualityCheck(run, sampler, epochs=score_epochs),
                 checkpoint.Checkpoint(run, cfg, networks),
-                *extra,
             ],
         )
         return run, extra
 
     load, ref = os.getloadavg()[0], reference_step()  # how busy the machine was, and how fast, just before
-    # 1. the bare step, timed just before and just after 2. the loop, so that a change in the machine's speed
-    # during the measurement (it varies here by up to 2x over minutes) shows instead of biasing the ratio
-    bare_steps, loop_epochs = (468, 4) if model == "dense" else (60, 2)
-    bare_gan = make_gan()
-    before = bare_rate(bare_gan, cond, steps=bare_steps)
-    run, _ = train(loop_epochs, "loop")  # epochs after the first have no tracing in them
-    loop = (len(x) // BATCH) * BATCH / float(np.mean([r["seconds"] for r in run.epoch_log[1:]]))
-    after = bare_rate(bare_gan, cond, steps=bare_steps)
-    bare = (before + after) / 2
-    print(
-        f"{model} {policy}: bare step {before:.0f} img/s before the loop and {after:.0f} after, loop {loop:.0f} "
-        f"img/s (epochs 2-{loop_epochs}), efficiency {loop / bare:.2f}",
-        flush=True,
-    )
+    print(f"{model} {policy} {arm} {settings or ''}{model_only or ''}: reference step {ref:.1f} steps/s", flush=True)
+    before = after = loop = bare = None
+    if not args.no_loop:
+        # 1. the bare step, timed just before and just after 2. the loop, so that a change in the machine's speed
+        # during the measurement (it varies here by up to 2x over minutes) shows instead of biasing the ratio
+        bare_steps, loop_epochs = (468, 4) if model == "dense" else (60, 2)
+        bare_gan = make_gan()
+        before = bare_rate(bare_gan, cond, steps=bare_steps)
+        run, _ = train(loop_epochs, "loop")  # epochs after the first have no tracing in them
+        batch = ns["BATCH_SIZE"]
+        loop = (len(x) // batch) * batch / float(np.mean([r["seconds"] for r in run.epoch_log[1:]]))
+        after = bare_rate(bare_gan, cond, steps=bare_steps)
+        bare = (before + after) / 2
+        print(
+            f"{model} {policy} {arm}: bare step {before:.0f} img/s before the loop and {after:.0f} after, loop "
+            f"{loop:.0f} img/s (epochs 2-{loop_epochs}), efficiency {loop / bare:.2f}",
+            flush=True,
+        )
 
     t0 = time.perf_counter()  # 3. time to quality within the budget
     run, (mk,) = train(
@@ -259,23 +292,27 @@ def measure(model, policy, args, tmp):
     else:
         to = {"every digit >= 5%": first(lambda r: r["min_share"] >= 0.05)}
     check_s = sum(r["eval_seconds"] for r in checks)
+    train_s = run.train_seconds - mk.eval_s  # the marks' scoring fell inside fit's epochs
+    r2 = lambda v: None if v is None else round(v, 1)  # noqa: E731
     return {
+        "arm": arm,
+        "settings": {**settings, **model_only},
         "policy": policy,
         "reference_steps_per_s": round(ref, 2),
         "load_average": load,
         "budget_minutes": minutes,
-        "bare_step_images_per_s": round(bare, 1),
-        "bare_step_before_after": [round(before, 1), round(after, 1)],
-        "loop_images_per_s": round(loop, 1),
-        "loop_efficiency": round(loop / bare, 3),
+        "bare_step_images_per_s": r2(bare),
+        "bare_step_before_after": [r2(before), r2(after)],
+        "loop_images_per_s": r2(loop),
+        "loop_efficiency": None if loop is None else round(loop / bare, 3),
         "train_images": len(x),
-        "epochs_trained": len(run.epoch_log),
-        "seconds_per_epoch": round(float(np.median([r["seconds"] for r in run.epoch_log])), 2),
-        "train_seconds": round(run.train_seconds, 1),
+        "epochs_trained": round(mk.epochs, 2),
+        "seconds_per_epoch": round(mk.clock_at_stop / mk.epochs, 2),
+        "train_seconds": round(train_s, 1),
         "wall_seconds": round(wall, 1),
         "check_seconds": round(check_s, 1),
         "mark_seconds": round(mk.eval_s, 1),
-        "other_seconds": round(wall - run.train_seconds - check_s - mk.eval_s, 1),
+        "other_seconds": round(wall - train_s - check_s - mk.eval_s, 1),
         "seconds_to": to,
         "marks": mk.results,
         "checks": checks,
@@ -284,7 +321,8 @@ def measure(model, policy, args, tmp):
 
 def targets(model, r):
     """The targets set for the benchmark, as (target, MET/MISSED/not measured, numbers)."""
-    out = [("loop efficiency >= 0.9", r["loop_efficiency"] >= 0.9, f"{r['loop_efficiency']:.2f}")]
+    eff = r["loop_efficiency"]
+    out = [("loop efficiency >= 0.9", eff is not None and eff >= 0.9, eff and f"{eff:.2f}")]
     m5, m10, m1, m3 = (r["marks"].get(k) for k in ("5 min", "10 min", "1 min", "3 min"))
     if model == "dcgan":
         out += [
@@ -312,26 +350,29 @@ def report(results):
         f"\nReference step (fixed float32 conv net, batch {BATCH}): {results['reference_steps_per_s']} steps/s "
         f"at the start, {results['reference_steps_per_s_end']} at the end (ref st/s: just before each row)"
     )
+    num = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
     print(
-        f"\n{'model':<6}{'precision':<16}{'ref st/s':>9}{'bare img/s':>11}{'loop img/s':>11}{'eff':>6}{'s/ep':>7}"
-        f"{'epochs':>7}{'train s':>8}{'wall s':>8}  time to target (training s, 2,000-sample checks)"
+        f"\n{'model':<6}{'run (precision, arm)':<28}{'ref st/s':>9}{'bare img/s':>11}{'loop img/s':>11}{'eff':>6}"
+        f"{'s/ep':>7}{'epochs':>7}{'train s':>8}{'wall s':>8}  time to target (training s, 2,000-sample checks)"
     )
     for model, per in results["models"].items():
         for p, r in per.items():
             to = ", ".join(f"{k}: {v if v is not None else '-'}" for k, v in r["seconds_to"].items())
             print(
-                f"{model:<6}{p:<16}{r['reference_steps_per_s']:>9.1f}{r['bare_step_images_per_s']:>11.0f}"
-                f"{r['loop_images_per_s']:>11.0f}{r['loop_efficiency']:>6.2f}{r['seconds_per_epoch']:>7.1f}"
-                f"{r['epochs_trained']:>7}{r['train_seconds']:>8.0f}{r['wall_seconds']:>8.0f}  {to}"
+                f"{model:<6}{p:<28}{r['reference_steps_per_s']:>9.1f}{num(r['bare_step_images_per_s'], '.0f'):>11}"
+                f"{num(r['loop_images_per_s'], '.0f'):>11}{num(r['loop_efficiency'], '.2f'):>6}"
+                f"{r['seconds_per_epoch']:>7.1f}{r['epochs_trained']:>7}{r['train_seconds']:>8.0f}"
+                f"{r['wall_seconds']:>8.0f}  {to}"
             )
             print(
-                f"{'':<22}wall = training {r['train_seconds']:.0f} s + checks {r['check_seconds']:.0f} s + marks "
-                f"{r['mark_seconds']:.0f} s + snapshots/checkpoints/other {r['other_seconds']:.0f} s"
+                f"{'':<34}{r['settings'] or 'the notebook defaults'}; wall = training {r['train_seconds']:.0f} s + "
+                f"checks {r['check_seconds']:.0f} s + marks {r['mark_seconds']:.0f} s + other "
+                f"{r['other_seconds']:.0f} s"
             )
     print("\nAblation at equal training time (same seed), 10,000 samples per mark:")
     print(
-        f"{'model':<6}{'mark':<9}{'precision':<16}{'epoch':>6}{'train s':>8}{'accuracy':>9}{'worst digit':>12}"
-        f"{'FID/floor':>10}{'rarest':>8}"
+        f"{'model':<6}{'mark':<9}{'run (precision, arm)':<28}{'epoch':>6}{'train s':>8}{'accuracy':>9}"
+        f"{'worst digit':>12}{'FID/floor':>10}{'rarest':>8}"
     )
     for model, per in results["models"].items():
         for mark in dict.fromkeys(k for r in per.values() for k in r["marks"]):
@@ -339,14 +380,15 @@ def report(results):
                 a = r["marks"].get(mark)
                 if a:
                     print(
-                        f"{model:<6}{mark:<9}{p:<16}{a['epoch']:>6}{a['train_seconds']:>8.0f}{pct(a['accuracy']):>9}"
-                        f"{pct(a['worst_digit_accuracy']):>12}{a['fid_ratio']:>10.2f}{pct(a['rarest_digit_share']):>8}"
+                        f"{model:<6}{mark:<9}{p:<28}{a['epoch']:>6}{a['train_seconds']:>8.0f}"
+                        f"{pct(a['accuracy']):>9}{pct(a['worst_digit_accuracy']):>12}{a['fid_ratio']:>10.2f}"
+                        f"{pct(a['rarest_digit_share']):>8}"
                     )
     print("\nTargets:")
     for model, per in results["models"].items():
         for p, r in per.items():
-            for name, verdict, num in r["targets"]:
-                print(f"  {model:<6}{p:<16}{name:<34}{verdict:<13}{num}")
+            for name, verdict, number in r["targets"]:
+                print(f"  {model:<6}{p:<28}{name:<34}{verdict:<13}{number}")
 
 
 def save(results, out):
@@ -365,8 +407,22 @@ def main(argv=None):
         choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"],
     )
     ap.add_argument("--train-images", type=int, help="training digits per epoch (default: the notebooks' 60,000)")
+    ap.add_argument(
+        "--arm",
+        nargs="+",
+        action="append",
+        metavar=("NAME", "KEY=VALUE"),
+        help="a recipe to train: a name, then notebook parameters (Python literals); repeat for an ablation",
+    )
+    ap.add_argument("--no-loop", action="store_true", help="skip the bare-step and loop-efficiency measurement")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     args = ap.parse_args(argv)
+    arms = {}
+    for name, *pairs in args.arm or [["default"]]:
+        try:
+            arms[name] = {k: ast.literal_eval(v) for k, v in (pair.split("=", 1) for pair in pairs)}
+        except (ValueError, SyntaxError):
+            ap.error(f"--arm {name}: write each setting as KEY=VALUE with a Python literal, e.g. WIDTH=32.")
 
     with tempfile.TemporaryDirectory(prefix="ttq_") as tmp:
         os.environ["GAN_OUTPUT_ROOT"] = tmp  # anything the notebooks' cells write goes here
@@ -396,11 +452,12 @@ def main(argv=None):
         for model in args.models:
             results["models"][model] = {}
             for p in policies:
-                r = measure(model, p, args, tmp)
-                r["targets"] = targets(model, r)
-                r.update(machine=machine["cpu"], date=results["date"])
-                results["models"][model][p] = r
-                save(results, args.out)  # after every measurement: a crash keeps what was measured
+                for arm, settings in arms.items():
+                    r = measure(model, p, args, tmp, arm, settings)
+                    r["targets"] = targets(model, r)
+                    r.update(machine=machine["cpu"], date=results["date"])
+                    results["models"][model][p if list(arms) == ["default"] else f"{p} {arm}"] = r
+                    save(results, args.out)  # after every measurement: a crash keeps what was measured
         results["reference_steps_per_s_end"] = round(reference_step(), 2)
     save(results, args.out)
     report(results)

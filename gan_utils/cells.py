@@ -1,10 +1,12 @@
-"""Reading a notebook's code cells: all of them, those with a tag, and the ``CHECKS`` of its ``checks`` cell (the
-runner, 04, the tests and the benchmark)."""
+"""Reading a notebook's code cells: all of them, those with a tag, its parameters' defaults and the ``CHECKS`` of its
+``checks`` cell (the runner, 04, the tests and the benchmark)."""
 
+import ast
+import functools
 import json
 from pathlib import Path
 
-from . import paths
+from . import params, paths
 
 NOTEBOOK_DIR = paths.PROJECT_ROOT / "notebooks"
 
@@ -34,3 +36,36 @@ def checks(notebook):
     namespace = {}
     exec(compile(found[0], f"<{Path(notebook).stem} checks cell>", "exec"), namespace)
     return namespace["CHECKS"]
+
+
+@functools.cache
+def _declared(path):
+    import papermill
+
+    return papermill.inspect_notebook(str(path))
+
+
+def parse_value(text):
+    """A parameter's value as written: a Python literal if it is one (5, 0.001, True, None, [0, 5]), else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def declared(notebook):
+    """The parameters the notebook's ``parameters`` cell declares, as papermill reads them (name -> details)."""
+    return _declared(notebook_path(notebook).resolve())
+
+
+def defaults(notebook):
+    """The default values of the notebook's parameters, as written in its ``parameters`` cell."""
+    return {k: parse_value(v["default"]) for k, v in declared(notebook).items()}
+
+
+def planned(notebook, values):
+    """The ``RunConfig`` a run of ``notebook`` with ``values`` (the others at their defaults) will have, folders
+    left unresolved; a bad value raises ``params.ParameterError``."""
+    rules = checks(notebook)
+    checked, _ = params.validate({**defaults(notebook), **values}, rules)
+    return params.RunConfig(Path(notebook).stem, checked, frozenset(k for k, r in rules.items() if not r.trained))

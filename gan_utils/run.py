@@ -5,7 +5,6 @@ under ``runs/<preset>/``, and each custom run (any override) under its own ``run
 """
 
 import argparse
-import ast
 import collections
 import contextlib
 import functools
@@ -35,6 +34,7 @@ PRESETS = {
     "paper": {
         "02_dense_gan": {
             "EPOCHS": 100,
+            "LEARNING_RATE": 0.0002,  # the report's rate
             "SNAPSHOT_EPOCHS": [0, 1, 5, 10, 15, 20, 25, 50, 100],  # the report's epochs, and epoch 1
             "COMPARE_EPOCHS": 100,
             "SCORE_EVERY": 5,
@@ -43,12 +43,14 @@ PRESETS = {
         },
         "03_conditional_dcgan": {
             "EPOCHS": 100,
+            "LEARNING_RATE": 0.0002,  # the report's rate
+            "WIDTH": 64,  # the series' width before the classroom default became 32
             "SNAPSHOT_EPOCHS": [0, 1, 5, 10, 15, 20, 25],  # the report's Figure 3, and epoch 1
             "SCORE_EVERY": 5,
             "VAL_EVERY": 25,
             "RESUME": True,
         },
-        "04_convergence_analysis": {"SWEEP_EPOCHS": 25, "DCGAN_SWEEP_EPOCHS": 10},
+        "04_convergence_analysis": {"SWEEP_EPOCHS": 25, "DCGAN_SWEEP_EPOCHS": 10, "SWEEP_SEEDS": 3},
     },
     "smoke": {
         "01_background": {"TOY_STEPS": 60, "D_ALONE_STEPS": 60},
@@ -93,7 +95,15 @@ EXPECTED_MINUTES = {
 }
 
 FIXED_MINUTES = 0.5  # a notebook's start, data and evaluation: what does not grow with epochs or digits
-DCGAN_EPOCH_IN_DENSE_EPOCHS = 15  # one conditional DCGAN epoch costs about as much as 15 dense ones (docs/results.md)
+DCGAN_EPOCH_IN_DENSE_EPOCHS = 13  # one conditional DCGAN epoch at width 32 costs about 13 dense ones (float32)
+
+
+def dcgan_epoch(width):
+    """A conditional DCGAN epoch in dense epochs: the convolutions' cost grows about as width ** 1.8 (docs/benchmark.md:
+    width 64 took 3.4 times as long per epoch as width 32)."""
+    return DCGAN_EPOCH_IN_DENSE_EPOCHS * (width / 32) ** 1.8
+
+
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 # EXPECTED_MINUTES were measured with bfloat16 on an AVX-512 CPU; the classroom preset took 2,657 s in float32 on a
 # 2-core AVX2-only CPU against 1,214 s there: about 2.2 times as long.
@@ -118,25 +128,17 @@ def select(only):
     return [n for n in NOTEBOOKS if not only or n.startswith(tuple(only))]
 
 
-@functools.cache
 def notebook_parameters(name):
     """The parameters a notebook declares in its ``parameters`` cell, via papermill (README)."""
-    import papermill
-
-    return papermill.inspect_notebook(str(notebook_path(name)))
+    return cells.declared(notebook_path(name))
 
 
-def parse_value(text):
-    """A ``-p`` value: a Python literal if it is one (5, 0.001, True, None, [0, 5]), else the string."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+parse_value = cells.parse_value  # a ``-p`` value: a Python literal if it is one, else the string
 
 
 def defaults(name):
     """The default values of a notebook's parameters, as written in its ``parameters`` cell."""
-    return {k: parse_value(v["default"]) for k, v in notebook_parameters(name).items()}
+    return cells.defaults(notebook_path(name))
 
 
 @functools.cache
@@ -167,12 +169,12 @@ def _work(name, p):
     if name == "02_dense_gan":
         return images * (p["EPOCHS"] + 2 * p["COMPARE_EPOCHS"])
     if name == "03_conditional_dcgan":
-        return images * p["EPOCHS"] * DCGAN_EPOCH_IN_DENSE_EPOCHS
+        return images * p["EPOCHS"] * dcgan_epoch(p["WIDTH"])
     if name == "04_convergence_analysis":
-        rates = len(p["SWEEP_LEARNING_RATES"])
+        rates = len(p["SWEEP_LEARNING_RATES"]) * p["SWEEP_SEEDS"]
         return images * (
             rates * len(p["SWEEP_BETA_1"]) * p["SWEEP_EPOCHS"]
-            + rates * p["DCGAN_SWEEP_EPOCHS"] * DCGAN_EPOCH_IN_DENSE_EPOCHS
+            + rates * p["DCGAN_SWEEP_EPOCHS"] * dcgan_epoch(checked("03_conditional_dcgan", {})[0]["WIDTH"])
         )
     return None
 

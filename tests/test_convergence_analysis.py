@@ -10,6 +10,7 @@ import json
 import math
 import os
 import types
+from pathlib import Path
 
 import numpy as np
 import papermill
@@ -179,10 +180,10 @@ def test_convergence_ratio(analysis):
     assert never["dense_epoch"] is None and never["dense_best"] == pytest.approx(20.0)
 
 
-def test_final_quality_prefers_metrics_json(analysis):
+def test_final_quality_is_the_last_quality_check_which_every_sweep_run_has_alike(analysis):
     r = FakeRun(_history(), _quality(fid_ratio=3.0), metrics={"fid_ratio": 2.5, "n": 500})
-    assert analysis.final_quality(r)["fid_ratio"] == 2.5
-    assert analysis.final_quality(FakeRun(_history(), _quality(fid_ratio=3.0)))["fid_ratio"] == 3.0
+    assert analysis.final_quality(r)["fid_ratio"] == 3.0  # metrics.json: other noise, other n; a reused run has none
+    assert analysis.final_quality(FakeRun(_history(), [], metrics={"fid_ratio": 2.5}))["fid_ratio"] == 2.5
     assert analysis.final_quality(FakeRun(_history(), [])) == {}
 
 
@@ -198,24 +199,47 @@ def test_sweep_table_names_the_best_and_the_most_oscillating(analysis):
 def test_learning_rate_verdict_follows_the_numbers(analysis):
     calm = FakeRun(_history(), _quality(fid_ratio=2.0))
     wild = FakeRun(_wild(_history()), _quality(fid_ratio=9.0))
-    v = analysis.learning_rate_verdict("conditional DCGAN (03 defaults)", calm, wild, 0.0002, 0.001)
+    verdict = lambda low, high, **kw: analysis.learning_rate_verdict("dense GAN", [low], [high], 0.0002, 0.001, **kw)  # noqa: E731
+    v = analysis.learning_rate_verdict("conditional DCGAN (03 defaults)", [calm], [wild], 0.0002, 0.001)
     assert v.startswith("conditional DCGAN (03 defaults): lr 0.001 ended worse") and "consistent with" in v
-    v = analysis.learning_rate_verdict("dense GAN", wild, calm, 0.0002, 0.001)
-    assert "ended better" in v and "oscillated less" in v and "does not support" in v
+    v = verdict(wild, calm)
+    assert "ended better" in v and "oscillated less" in v and "does not support" in v and "seed" not in v
     # D winning at the higher rate (its confidence stuck, so it does not oscillate) is the failure the report means
     d_won = FakeRun(_history(fake=0.001), _quality(fid_ratio=9.0))
-    v = analysis.learning_rate_verdict("dense GAN", calm, d_won, 0.0002, 0.001)
+    v = verdict(calm, d_won)
     assert "oscillated less" in v and "with D winning (D(G(z)) 0.001" in v and "consistent with" in v
-    v = analysis.learning_rate_verdict("dense GAN", FakeRun(_history(), _quality(fid_ratio=20.0)), d_won, 0.0002, 0.001)
+    v = verdict(FakeRun(_history(), _quality(fid_ratio=20.0)), d_won)
     assert "ended better" in v and "does not support" in v  # D won, yet the low rate ended worse still
     diverged = FakeRun(_history(bad_at=2), [], diverged="diverged")
-    assert "lr 0.001 diverged" in analysis.learning_rate_verdict("dense GAN", calm, diverged, 0.0002, 0.001)
+    assert "lr 0.001 diverged" in verdict(calm, diverged)
     # a run shorter than the few epochs the report's failure took decides nothing against the claim...
-    v = analysis.learning_rate_verdict("DCGAN", wild, calm, 0.0002, 0.001, epochs=1)
+    v = verdict(wild, calm, epochs=1)
     assert "inconclusive at this scale: 1 epoch(s)" in v and "does not support" not in v
-    assert "does not support" in analysis.learning_rate_verdict("DCGAN", wild, calm, 0.0002, 0.001, epochs=10)
+    assert "does not support" in verdict(wild, calm, epochs=10)
     # ...but what it saw in favour of the claim still counts
-    assert "consistent with" in analysis.learning_rate_verdict("DCGAN", calm, wild, 0.0002, 0.001, epochs=1)
+    assert "consistent with" in verdict(calm, wild, epochs=1)
+
+
+def test_learning_rate_verdict_over_seeds_gives_the_spread(analysis):
+    calm = [FakeRun(_history(), _quality(fid_ratio=f)) for f in (2.0, 3.0, 4.0)]
+    wild = [FakeRun(_wild(_history()), _quality(fid_ratio=f)) for f in (9.0, 1.0, 11.0)]
+    v = analysis.learning_rate_verdict("DCGAN", calm, wild, 0.0002, 0.001, epochs=10)
+    assert "ended worse in 2 of 3 seeds" in v and "oscillated more in 3" in v
+    assert "FID ratio 7 (1-11) vs 3 (2-4)" in v and "seed mean (range)" in v
+    assert v.endswith("inconclusive: consistent with the report's claim in 2 of 3 seeds.")
+    v = analysis.learning_rate_verdict("DCGAN", calm, [wild[0], wild[2], wild[0]], 0.0002, 0.001, epochs=10)
+    assert "consistent with the report's claim in every seed" in v
+    v = analysis.learning_rate_verdict("DCGAN", wild, calm, 0.0002, 0.001, epochs=10)
+    assert "ended worse in 1 of 3 seeds" in v and "does not support the report's claim in any seed" in v
+    v = analysis.learning_rate_verdict("DCGAN", [wild[0]] * 3, calm, 0.0002, 0.001, epochs=1)
+    assert "inconclusive at this scale" in v
+
+
+def test_score_every_ends_on_the_last_epoch(analysis):
+    for n in range(1, 40):
+        k = analysis.score_every(n)
+        assert n % k == 0 and 1 <= k <= max(1, n // 5)
+    assert [analysis.score_every(n) for n in (1, 4, 5, 10, 25)] == [1, 1, 1, 2, 5]
 
 
 def test_analysis_trains_nothing(analysis):
@@ -273,3 +297,62 @@ def test_any_other_failure_stops_the_notebook(analysis, notebook_globals, tmp_pa
     with pytest.raises(papermill.PapermillExecutionError):
         analysis.execute("02_dense_gan", run_dir, LEARNING_RATE=0.02)
     assert not (run_dir / "executed_by_04.json").exists()
+
+
+def _trained_run(folder, notebook, epochs, steps, val_every, **settings):
+    """A finished run's records as 02 or 03 write them (run_info with its fingerprint, history, epochs, quality)."""
+    from gan_utils import records
+
+    config = cells.planned(notebook, dict(settings, EPOCHS=epochs, VAL_EVERY=val_every))
+    folder.mkdir(parents=True)
+    config.write(folder)
+    records.write_csv(
+        folder / "history.csv",
+        [{"iteration": i, "d_loss": 0.7, "g_loss": 0.7, "val_d_fake": 0.4} for i in range(1, epochs * steps + 1)],
+    )
+    records.write_csv(folder / "epochs.csv", [{"epoch": e, "seconds": 1.0} for e in range(1, epochs + 1)])
+    quality = [dict(_quality(epoch=e)[0], n_samples=2000) for e in range(1, epochs + 1)]
+    records.write_csv(folder / "quality.csv", quality)
+    (folder / "metrics.json").write_text(json.dumps({"fid_ratio": 1.0}))
+
+
+def test_a_sweep_run_that_02_or_03_trained_already_is_read_not_trained_again(
+    analysis, notebook_globals, tmp_path, capsys
+):
+    settings = dict(LEARNING_RATE=0.001, BETA_1=0.5, BATCH_SIZE=128, SEED=0, TRAIN_IMAGES=1280)
+    _trained_run(tmp_path / "03", "03_conditional_dcgan", 3, 10, 5, **settings)
+    notebook_globals(lambda *a, **k: pytest.fail("executed a run that 03 had trained"))
+    run = analysis.execute(
+        "03_conditional_dcgan",
+        tmp_path / "04" / "dcgan_lr0.001",
+        reuse=[tmp_path / "missing", tmp_path / "03"],
+        EPOCHS=2,
+        VAL_EVERY=5,
+        SCORE_EVERY=1,
+        **settings,
+    )
+    assert [q["epoch"] for q in run.quality] == [1, 2] and run.history[-1]["iteration"] == 20
+    assert run.metrics == {} and run.diverged is None and analysis.final_quality(run)["epoch"] == 2
+    assert "the first 2 epochs of" in capsys.readouterr().out
+
+    # anything that changes what is trained or how it is measured: executed
+    executed = []
+
+    def fake(notebook, out, parameters, cwd=None):
+        executed.append(parameters)
+        _trained_run(Path(parameters["RUN_DIR"]), notebook, parameters["EPOCHS"], 10, parameters["VAL_EVERY"])
+
+    notebook_globals(fake)
+    for i, change in enumerate(
+        [dict(LEARNING_RATE=0.0002), dict(WIDTH=32), dict(VAL_EVERY=10), dict(EPOCHS=4), dict(SEED=1)]
+    ):
+        asked = {**settings, "EPOCHS": 2, "VAL_EVERY": 5, "SCORE_EVERY": 1, **change}
+        analysis.execute("03_conditional_dcgan", tmp_path / "04" / f"run{i}", reuse=[tmp_path / "03"], **asked)
+    assert len(executed) == 5
+    # no quality check at the sweep's last epoch: executed too
+    _trained_run(tmp_path / "02", "02_dense_gan", 3, 10, 5, **settings)
+    (tmp_path / "02" / "quality.csv").write_text("epoch,fid_ratio\n3,1.0\n")
+    analysis.execute(
+        "02_dense_gan", tmp_path / "04" / "dense", reuse=[tmp_path / "02"], EPOCHS=2, VAL_EVERY=5, **settings
+    )
+    assert len(executed) == 6
