@@ -83,11 +83,12 @@ PRESETS = {
 # Measured wall-clock minutes per notebook on a 2-core CPU (docs/results.md), for the plan's estimate; overrides
 # scale the part that trains (see ``estimate``).
 EXPECTED_MINUTES = {
+    # classroom: measured on 2026-12-07 in float32 on a 2-core AVX2 CPU, beside the test suite (docs/results.md)
     "classroom": {
-        "01_background": 0.5,
-        "02_dense_gan": 4.4,
-        "03_conditional_dcgan": 8.6,
-        "04_convergence_analysis": 6.7,
+        "01_background": 0.6,
+        "02_dense_gan": 5.8,
+        "03_conditional_dcgan": 11.6,
+        "04_convergence_analysis": 9.4,
     },
     # paper: measured end to end on 2026-11-29 (slow machine; 03's epochs took 52-112 s as its speed varied)
     "paper": {"01_background": 0.5, "02_dense_gan": 39, "03_conditional_dcgan": 137, "04_convergence_analysis": 35},
@@ -105,8 +106,9 @@ def dcgan_epoch(width):
 
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
-# EXPECTED_MINUTES were measured with bfloat16 on an AVX-512 CPU; the classroom preset took 2,657 s in float32 on a
-# 2-core AVX2-only CPU against 1,214 s there: about 2.2 times as long.
+# The arithmetic each preset's EXPECTED_MINUTES were measured in. An earlier classroom preset took 2,657 s in
+# float32 on a 2-core AVX2-only CPU against 1,214 s with bfloat16 on an AVX-512 one: about 2.2 times as long.
+MEASURED_IN = {"classroom": "float32", "paper": "mixed_bfloat16", "smoke": "mixed_bfloat16"}
 FLOAT32_CPU_FACTOR = 2.2
 
 SUMMARY_METRICS = ("accuracy", "fid_ratio", "min_share", "entropy_bits", "seconds_per_epoch", "peak_memory_mb")
@@ -467,12 +469,10 @@ def main(argv=None):
     out_dir = Path(args.out).resolve() if args.out else runs_root / "executed" / sub
     with _stderr_to(os.devnull):  # TensorFlow's start-up lines
         precisions = sorted({precision_on_this_machine(values[n][0]) for n in names if "PRECISION" in values[n][0]})
-    # The measured times are bfloat16 times: a run in float32 on a CPU takes longer.
-    slower = (
-        FLOAT32_CPU_FACTOR
-        if any(policy == "float32" and not why.startswith("a GPU") for _, policy, why in precisions)
-        else 1.0
-    )
+    # A run in float32 on a CPU takes about FLOAT32_CPU_FACTOR times as long as one with native bfloat16.
+    here_float32 = any(policy == "float32" and not why.startswith("a GPU") for _, policy, why in precisions)
+    there_float32 = MEASURED_IN.get(args.preset, "mixed_bfloat16") == "float32"
+    slower = FLOAT32_CPU_FACTOR ** (here_float32 - there_float32)
     expected = sum(estimate(args.preset, n, planned[n]) * (slower if n != "01_background" else 1) for n in names)
     print(
         f"Plan: preset {args.preset!r}"
@@ -480,6 +480,7 @@ def main(argv=None):
         + f", {len(names)} notebook(s), about {expected:.{0 if expected >= 10 else 1}f} min on a 2-core CPU"
         + (" (scaled by the overrides)" if label == "custom" else "")
         + (f" (float32 on this CPU: the bfloat16 times measured, x {FLOAT32_CPU_FACTOR:g})" if slower > 1 else "")
+        + (f" (bfloat16 on this CPU: the float32 times measured, / {FLOAT32_CPU_FACTOR:g})" if slower < 1 else "")
         + " (plus about 1 min once to train the evaluation classifier if it is not cached)."
     )
     for n in names:

@@ -225,7 +225,7 @@ def test_learning_rate_verdict_over_seeds_gives_the_spread(analysis):
     wild = [FakeRun(_wild(_history()), _quality(fid_ratio=f)) for f in (9.0, 1.0, 11.0)]
     v = analysis.learning_rate_verdict("DCGAN", calm, wild, 0.0002, 0.001, epochs=10)
     assert "ended worse in 2 of 3 seeds" in v and "oscillated more in 3" in v
-    assert "FID ratio 7 (1-11) vs 3 (2-4)" in v and "seed mean (range)" in v
+    assert "FID ratio 7.0 (1.0-11.0) vs 3.0 (2.0-4.0)" in v and "seed mean (range)" in v
     assert v.endswith("inconclusive: consistent with the report's claim in 2 of 3 seeds.")
     v = analysis.learning_rate_verdict("DCGAN", calm, [wild[0], wild[2], wild[0]], 0.0002, 0.001, epochs=10)
     assert "consistent with the report's claim in every seed" in v
@@ -344,7 +344,7 @@ def test_a_sweep_run_that_02_or_03_trained_already_is_read_not_trained_again(
 
     notebook_globals(fake)
     for i, change in enumerate(
-        [dict(LEARNING_RATE=0.0002), dict(WIDTH=32), dict(VAL_EVERY=10), dict(EPOCHS=4), dict(SEED=1)]
+        [dict(LEARNING_RATE=0.0002), dict(WIDTH=64), dict(VAL_EVERY=10), dict(EPOCHS=4), dict(SEED=1)]
     ):
         asked = {**settings, "EPOCHS": 2, "VAL_EVERY": 5, "SCORE_EVERY": 1, **change}
         analysis.execute("03_conditional_dcgan", tmp_path / "04" / f"run{i}", reuse=[tmp_path / "03"], **asked)
