@@ -235,6 +235,20 @@ def test_learning_rate_verdict_over_seeds_gives_the_spread(analysis):
     assert "inconclusive at this scale" in v
 
 
+def test_each_rate_above_the_reports_is_compared_with_the_reports(analysis):
+    assert analysis.rates_to_compare([0.001, 0.0002]) == (0.0002, [0.001])
+    wide = [0.0001, 0.0002, 0.0005, 0.001, 0.002]
+    assert analysis.rates_to_compare(wide) == (0.0002, [0.0005, 0.001, 0.002])  # 0.0001: in the table only
+    assert analysis.rates_to_compare([0.0005, 0.001, 0.0005]) == (0.0005, [0.001])  # no 0.0002: the smallest
+    assert analysis.rates_to_compare([0.0002]) == (0.0002, [])
+
+
+def test_a_dcgan_run_without_label_accuracy_is_named_as_one_without_labels(analysis):
+    assert analysis.dcgan_kind({"accuracy": 0.99, "fid_ratio": 3.0}) == "conditional DCGAN"
+    assert analysis.dcgan_kind({"fid_ratio": 17.4}) == "DCGAN without labels"
+    assert analysis.dcgan_kind({}) == "conditional DCGAN"  # no metrics yet (an interrupted run): 03's kind
+
+
 def test_score_every_ends_on_the_last_epoch(analysis):
     for n in range(1, 40):
         k = analysis.score_every(n)
