@@ -364,6 +364,8 @@ def test_the_estimate_follows_the_overrides():
     assert longer > 12 * default and fewer < 0.4 * default
     paper = run.estimate("paper", "02_dense_gan", {"EPOCHS": 10, "COMPARE_EPOCHS": 10})
     assert paper < run.EXPECTED_MINUTES["paper"]["02_dense_gan"] / 5
+    three_seeds = run.estimate("paper", "04_convergence_analysis", run.PRESETS["paper"]["04_convergence_analysis"])
+    assert three_seeds > 2.5 * run.EXPECTED_MINUTES["paper"]["04_convergence_analysis"]  # measured with one seed
     r = _cli("--check", "--only", "03", "-p", "EPOCHS", "100")
     assert r.returncode == 0 and "min on a 2-core CPU (scaled by the overrides)" in r.stdout, r.stdout
     assert "Precision on this machine: auto -> " in r.stdout
