@@ -215,6 +215,7 @@ def test_learning_rate_verdict_follows_the_numbers(analysis):
     # a run shorter than the few epochs the report's failure took decides nothing against the claim...
     v = verdict(wild, calm, epochs=1)
     assert "inconclusive at this scale: 1 epoch(s)" in v and "does not support" not in v
+    assert "inconclusive at this scale: 3 epoch(s)" in verdict(wild, calm, epochs=3)  # the classroom DCGAN sweep
     assert "does not support" in verdict(wild, calm, epochs=10)
     # ...but what it saw in favour of the claim still counts
     assert "consistent with" in verdict(calm, wild, epochs=1)
