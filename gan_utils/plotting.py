@@ -140,6 +140,7 @@ def _blocks(model):
         src, kind, words = inbound[layer.name], type(layer).__name__, _describe(layer)
         if kind in _MODIFIERS | {"Reshape", "Flatten", "UpSampling2D"} and len(src) == 1 and uses[src[0]] == 1:
             b = block_of[src[0]]
+            blocks[b]["names"].append(layer.name)
             if kind in _MODIFIERS and blocks[b]["last"] in _MODIFIERS:
                 blocks[b]["text"][-1] += ", " + words
             elif kind in ("Reshape", "Flatten") and blocks[b]["last"] in ("Dense", "InputLayer"):
@@ -155,6 +156,7 @@ def _blocks(model):
                     "last": kind,
                     "text": words.split("\n"),
                     "inputs": list(dict.fromkeys(block_of[s] for s in src)),
+                    "names": [layer.name],
                 }
             )
         block_of[layer.name] = b
@@ -191,11 +193,12 @@ def _slots(sizes, slot_of):
     return big, [sum(big[:i]) + 0.35 * i + b / 2 for i, b in enumerate(big)]
 
 
-def plot_architecture(models, titles=None, fig_width=None):
+def plot_architecture(models, titles=None, fig_width=None, marked=(), marked_note=""):
     """Report Figure 1 from functional Keras models: blocks with sizes and shapes, arrows, and each further input
-    (the digit label) joining beside the block it enters (02, 03). ``fig_width``: least width, inches."""
+    (the digit label) joining beside the block it enters (02, 03). ``fig_width``: least width, inches. Blocks holding
+    a layer named in ``marked`` get a red dashed edge, explained by ``marked_note``."""
     CH, LH, PAD = 0.066, 0.16, 0.1  # inches: per character, per line, inside a box
-    fig, panels, repeated = plt.figure(), [], False
+    fig, panels, repeated, marked = plt.figure(), [], False, set(marked)
     for model, title in zip(models, titles or [m.name for m in models]):
         blocks = _blocks(model)
         boxes, arrows = _layout(blocks)
@@ -215,8 +218,11 @@ def plot_architecture(models, titles=None, fig_width=None):
                     h,
                     boxstyle="round,pad=0,rounding_size=0.05",
                     fc=_COLORS.get(blocks[b]["kind"], "#eeeeee"),
-                    ec="#555555",
-                    lw=0.8,
+                    **(
+                        dict(ec="#c0392b", lw=1.6, ls="--")
+                        if marked.intersection(blocks[b]["names"])
+                        else dict(ec="#555555", lw=0.8)
+                    ),
                 )
             )
             ax.text(x, y, "\n".join(blocks[b]["text"]), ha="center", va="center", fontsize=8, linespacing=1.35)
@@ -250,7 +256,7 @@ def plot_architecture(models, titles=None, fig_width=None):
     note = (
         "Each block: a layer with the activation, normalization and dropout layers that follow it; → output shape "
         "(batch left out)." + (" An input used in several places is drawn beside each block it enters." * repeated)
-    )
+    ) + (f" Red dashed: {marked_note}" if marked and marked_note else "")
     fig.text(0.5, 0.15 / height, note, ha="center", fontsize=8, color="#444444")
     return fig
 

@@ -95,6 +95,26 @@ def test_architecture_shows_where_the_label_joins(keras, tmp_path):
     plt.close(fig)
 
 
+def test_architecture_marks_the_named_additions(keras):
+    import matplotlib.pyplot as plt
+    from keras import layers
+    from matplotlib.patches import FancyBboxPatch
+
+    z, label = keras.Input((16,), name="z"), keras.Input((10,), name="label")
+    x = layers.Reshape((7, 7, 8))(layers.Dense(7 * 7 * 8)(z))
+    planes = layers.UpSampling2D((7, 7), name="label_planes")(layers.Reshape((1, 1, 10))(label))
+    g = keras.Model([z, label], layers.Concatenate(name="with_planes")([x, planes]))
+    fig = plotting.plot_architecture([g], marked={"label_planes"}, marked_note="beyond the report.")
+    red = [p for p in fig.axes[0].patches if isinstance(p, FancyBboxPatch) and p.get_linestyle() == "--"]
+    assert len(red) == 1 and len(fig.axes[0].patches) > 1  # the Reshape + UpSampling block only
+    assert fig.texts[-1].get_text().endswith(" Red dashed: beyond the report.")
+    plt.close(fig)
+    plain = plotting.plot_architecture([g])
+    assert not any(p.get_linestyle() == "--" for p in plain.axes[0].patches)
+    assert "Red dashed" not in plain.texts[-1].get_text()
+    plt.close(plain)
+
+
 def test_figure2_plots_confidence_as_the_report_does():
     """Left panel: D's confidence that generated digits are fake, 1 - D(G(z)); right: D(x); equilibria drawn."""
     import matplotlib.pyplot as plt
