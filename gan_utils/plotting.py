@@ -308,6 +308,6 @@ def plot_losses(history, ax, window=50, label_prefix=""):
         v = np.array([r[key] for r in history], dtype=np.float64)
         pts = ax.plot(it, v, ",", alpha=0.25)
         ax.plot(it, smooth(v, window), "-", color=pts[0].get_color(), label=label_prefix + name)
-    ax.set(xlabel="iteration", ylabel="loss", title="losses at the recorded iterations (dots) and moving average")
+    ax.set(xlabel="iteration", ylabel="loss", title="losses: recorded (dots), moving average")
     ax.legend()
     return ax
