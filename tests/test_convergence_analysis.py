@@ -212,7 +212,7 @@ def test_learning_rate_verdict_follows_the_numbers(analysis):
     assert "ended better" in v and "does not support" in v  # D won, yet the low rate ended worse still
     diverged = FakeRun(_history(bad_at=2), [], diverged="diverged")
     assert "lr 0.001 diverged" in verdict(calm, diverged)
-    # a run shorter than the few epochs the report's failure took decides nothing against the claim...
+    # a run shorter than 10 epochs (this series' paper DCGAN run saw the failure by then) decides nothing against it...
     v = verdict(wild, calm, epochs=1)
     assert "inconclusive at this scale: 1 epoch(s)" in v and "does not support" not in v
     assert "inconclusive at this scale: 3 epoch(s)" in verdict(wild, calm, epochs=3)  # the classroom DCGAN sweep
