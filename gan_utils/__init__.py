@@ -7,4 +7,4 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-__version__ = "0.5.2"
+__version__ = "0.5.3"

@@ -1,7 +1,8 @@
 """Run the notebooks headless, in order, through papermill, with a preset (classroom, paper, smoke) and ``-p``
 overrides (README). A parameter that a notebook lacks, or a value its rules refuse, stops the run before anything
-executes; only the classroom preset writes the committed ``figures/<notebook>/``, the paper and smoke presets write
-under ``runs/<preset>/``, and each custom run (any override) under its own ``runs/custom/<name>/``.
+executes; only the classroom preset writes the committed ``figures/<notebook>/`` (or any run given ``--figures``), the
+paper and smoke presets write under ``runs/<preset>/``, and each custom run (any override) under its own
+``runs/custom/<name>/``.
 """
 
 import argparse
@@ -83,7 +84,8 @@ PRESETS = {
 # Measured wall-clock minutes per notebook on a 2-core CPU (docs/results.md), for the plan's estimate; overrides
 # scale the part that trains (see ``estimate``).
 EXPECTED_MINUTES = {
-    # classroom: measured on 2026-12-07 in float32 on a 2-core AVX2 CPU, beside the test suite (docs/results.md)
+    # classroom: measured on 2026-12-07 in float32 on a 2-core AVX2-only CPU, beside the test suite: the slow end
+    # (the gallery's float32 run on a 2-core AVX-512 CPU took 592 s in all; docs/results.md)
     "classroom": {
         "01_background": 0.6,
         "02_dense_gan": 5.8,
@@ -100,7 +102,9 @@ EXPECTED_MINUTES = {
 MEASURED_WITH = {"paper": {"04_convergence_analysis": {"SWEEP_SEEDS": 1}}}
 
 FIXED_MINUTES = 0.5  # a notebook's start, data and evaluation: what does not grow with epochs or digits
-DCGAN_EPOCH_IN_DENSE_EPOCHS = 13  # one conditional DCGAN epoch at width 32 costs about 13 dense ones (float32)
+# A conditional DCGAN epoch at width 32 costs 10-13 dense ones in float32: 04 printed 10.0 on a 2-core AVX-512 CPU and
+# 12.0 on an AVX2-only one, where the benchmark's epochs (58-77 s against about 6 s) give up to 13.
+DCGAN_EPOCH_IN_DENSE_EPOCHS = 13
 
 
 def dcgan_epoch(width):
