@@ -1,8 +1,8 @@
 """Run the notebooks headless, in order, through papermill, with a preset (classroom, paper, smoke) and ``-p``
 overrides (README). A parameter that a notebook lacks, or a value its rules refuse, stops the run before anything
-executes; only the classroom preset writes the committed ``figures/<notebook>/`` (or any run given ``--figures``), the
-paper and smoke presets write under ``runs/<preset>/``, and each custom run (any override) under its own
-``runs/custom/<name>/``.
+executes; only the classroom preset writes the committed ``figures/<notebook>/`` (or a run given ``--figures figures``
+in the repository root), the paper and smoke presets write under ``runs/<preset>/``, and each custom run (any
+override) under its own ``runs/custom/<name>/``.
 """
 
 import argparse
@@ -114,8 +114,11 @@ def dcgan_epoch(width):
 
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
-# The arithmetic each preset's EXPECTED_MINUTES were measured in. An earlier classroom preset took 2,657 s in
-# float32 on a 2-core AVX2-only CPU against 1,214 s with bfloat16 on an AVX-512 one: about 2.2 times as long.
+# What `PRECISION = "auto"` picks on the CPU each preset's EXPECTED_MINUTES were measured on: float32 on a CPU without
+# native bfloat16. Such CPUs were the slower ones, in either arithmetic: an earlier classroom preset took 2,657 s in
+# float32 on a 2-core AVX2-only CPU against 1,214 s in bfloat16 on an AVX-512 one (about 2.2 times as long), and the
+# current one 592 s in float32 and 645 s in bfloat16 on a 2-core AVX-512 CPU. So the estimate scales by the kind of
+# CPU, not by the arithmetic asked for.
 MEASURED_IN = {"classroom": "float32", "paper": "mixed_bfloat16", "smoke": "mixed_bfloat16"}
 FLOAT32_CPU_FACTOR = 2.2
 
@@ -478,8 +481,10 @@ def main(argv=None):
     out_dir = Path(args.out).resolve() if args.out else runs_root / "executed" / sub
     with _stderr_to(os.devnull):  # TensorFlow's start-up lines
         precisions = sorted({precision_on_this_machine(values[n][0]) for n in names if "PRECISION" in values[n][0]})
-    # A run in float32 on a CPU takes about FLOAT32_CPU_FACTOR times as long as one with native bfloat16.
-    here_float32 = any(policy == "float32" and not why.startswith("a GPU") for _, policy, why in precisions)
+    # A CPU without native bfloat16 takes about FLOAT32_CPU_FACTOR times as long as one with it (see MEASURED_IN).
+    with _stderr_to(os.devnull):
+        auto_here = precision_on_this_machine({})
+    here_float32 = auto_here[1] == "float32" and not auto_here[2].startswith("a GPU")
     there_float32 = MEASURED_IN.get(args.preset, "mixed_bfloat16") == "float32"
     slower = FLOAT32_CPU_FACTOR ** (here_float32 - there_float32)
     expected = sum(estimate(args.preset, n, planned[n]) * (slower if n != "01_background" else 1) for n in names)
@@ -488,8 +493,12 @@ def main(argv=None):
         + (" with overrides (a custom run)" if label == "custom" else "")
         + f", {len(names)} notebook(s), about {expected:.{0 if expected >= 10 else 1}f} min on a 2-core CPU"
         + (" (scaled by the overrides)" if label == "custom" else "")
-        + (f" (float32 on this CPU: the bfloat16 times measured, x {FLOAT32_CPU_FACTOR:g})" if slower > 1 else "")
-        + (f" (bfloat16 on this CPU: the float32 times measured, / {FLOAT32_CPU_FACTOR:g})" if slower < 1 else "")
+        + (
+            f" (a CPU without bfloat16: the times measured on one with it, x {FLOAT32_CPU_FACTOR:g})"
+            if slower > 1
+            else ""
+        )
+        + (f" (a CPU with bfloat16: the times measured on one without, / {FLOAT32_CPU_FACTOR:g})" if slower < 1 else "")
         + " (plus about 1 min once to train the evaluation classifier if it is not cached)."
     )
     for n in names:
