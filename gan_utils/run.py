@@ -92,7 +92,8 @@ EXPECTED_MINUTES = {
         "03_conditional_dcgan": 11.6,
         "04_convergence_analysis": 9.4,
     },
-    # paper: measured end to end on 2026-11-29 (slow machine; 03's epochs took 52-112 s as its speed varied)
+    # paper: measured end to end on 2026-11-29 on a slow 2-core Intel Xeon in bfloat16 (03's epochs took 52-112 s as
+    # its speed varied): the slow end; on 2026-12-07 a 2-core AVX-512 CPU took 2 h 33 min in all, 04 with 3 seeds
     "paper": {"01_background": 0.5, "02_dense_gan": 39, "03_conditional_dcgan": 137, "04_convergence_analysis": 35},
     "smoke": {"01_background": 0.5, "02_dense_gan": 0.5, "03_conditional_dcgan": 0.7, "04_convergence_analysis": 1},
 }
