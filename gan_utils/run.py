@@ -482,9 +482,8 @@ def main(argv=None):
     out_dir = Path(args.out).resolve() if args.out else runs_root / "executed" / sub
     with _stderr_to(os.devnull):  # TensorFlow's start-up lines
         precisions = sorted({precision_on_this_machine(values[n][0]) for n in names if "PRECISION" in values[n][0]})
-    # A CPU without native bfloat16 takes about FLOAT32_CPU_FACTOR times as long as one with it (see MEASURED_IN).
-    with _stderr_to(os.devnull):
         auto_here = precision_on_this_machine({})
+    # A CPU without native bfloat16 takes about FLOAT32_CPU_FACTOR times as long as one with it (see MEASURED_IN).
     here_float32 = auto_here[1] == "float32" and not auto_here[2].startswith("a GPU")
     there_float32 = MEASURED_IN.get(args.preset, "mixed_bfloat16") == "float32"
     slower = FLOAT32_CPU_FACTOR ** (here_float32 - there_float32)
